@@ -1,0 +1,45 @@
+"""`python -m sam3.train --out runs/shapes`: train (or resume) the ShapesWorld SAM 3."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from sam3.train.losses import LossWeights
+from sam3.train.loop import TrainConfig, train
+
+
+def main(argv: list[str] | None = None) -> None:
+    d = TrainConfig()
+    ap = argparse.ArgumentParser(prog="python -m sam3.train", description=__doc__)
+    ap.add_argument("--out", default=d.out_dir, help="run directory; resumes from its checkpoint")
+    ap.add_argument("--steps", type=int, default=d.steps, help="total optimiser steps")
+    ap.add_argument("--images", type=int, default=d.images_per_batch, help="images per batch")
+    ap.add_argument("--phrases", type=int, default=d.phrases_per_image, help="phrases asked per image")
+    ap.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--eval-every", type=int, default=d.eval_every)
+    ap.add_argument("--save-every", type=int, default=d.save_every)
+    ap.add_argument("--threads", type=int, default=d.threads)
+    ap.add_argument("--no-one-to-many", action="store_true", help="ablation: drop the one-to-many branch")
+    ap.add_argument("--no-presence", action="store_true", help="ablation: drop the presence loss")
+    a = ap.parse_args(argv)
+    loss = replace(LossWeights(), use_one_to_many=not a.no_one_to_many, use_presence=not a.no_presence)
+    cfg = replace(
+        d,
+        out_dir=a.out,
+        steps=a.steps,
+        images_per_batch=a.images,
+        phrases_per_image=a.phrases,
+        lr=a.lr,
+        seed=a.seed,
+        eval_every=a.eval_every,
+        save_every=a.save_every,
+        threads=a.threads,
+        loss=loss,
+    )
+    print(f"checkpoint: {train(cfg)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""ShapesWorld batches for training: each image is encoded once and asked several phrases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from transformers import Sam3Processor
+
+from sam3.train.losses import RowTarget
+from shapesworld import render, sample_scene
+from shapesworld.phrases import sample_training_phrases
+
+
+@dataclass
+class Batch:
+    """`row_image[i]` is the image that phrase row `i` is asked about."""
+
+    pixel_values: torch.Tensor
+    row_image: torch.Tensor
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    targets: list[RowTarget]
+    phrases: list[str]
+
+
+def make_batch(
+    rng: np.random.Generator,
+    processor: Sam3Processor,
+    n_images: int,
+    phrases_per_image: int,
+    mask_size: int,
+    side_range: tuple[int, int] = (128, 320),
+    max_shapes: int = 10,
+) -> Batch:
+    images, row_image, texts, targets = [], [], [], []
+    for i in range(n_images):
+        w, h = (int(v) for v in rng.integers(side_range[0], side_range[1] + 1, 2))
+        scene = sample_scene(rng, width=w, height=h, max_shapes=max_shapes)
+        shot = render(scene, renderer=str(rng.choice(["pil", "cv2"])), seed=int(rng.integers(2**31)))
+        images.append(shot.image)
+        masks = _resize_masks(shot.masks, mask_size)
+        boxes = torch.from_numpy(shot.boxes / np.array([w, h, w, h], np.float32))
+        for phrase, idx in sample_training_phrases(shot.shapes, rng, k=phrases_per_image):
+            sel = list(idx)
+            row_image.append(i)
+            texts.append(phrase)
+            targets.append(RowTarget(boxes=boxes[sel], masks=masks[sel]))
+    pixel_values = processor.image_processor(images, return_tensors="pt").pixel_values
+    text = processor.tokenizer(texts, padding="max_length", max_length=32, return_tensors="pt")
+    return Batch(
+        pixel_values=pixel_values,
+        row_image=torch.tensor(row_image),
+        input_ids=text.input_ids,
+        attention_mask=text.attention_mask,
+        targets=targets,
+        phrases=texts,
+    )
+
+
+def _resize_masks(masks: np.ndarray, size: int) -> torch.Tensor:
+    """Area-resized soft masks (N, size, size): thin parts stay visible as partial coverage."""
+    if len(masks) == 0:
+        return torch.zeros(0, size, size)
+    out = [cv2.resize(m.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) for m in masks]
+    return torch.from_numpy(np.stack(out))

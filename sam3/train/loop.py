@@ -1,0 +1,220 @@
+"""The training loop: `train(cfg)` runs, logs, evaluates and saves resumable checkpoints.
+
+A checkpoint directory is a loadable model (`from_pretrained` layout) plus
+`optimizer.safetensors` and `trainer_state.json`, so resuming needs no pickle. Batches are
+a pure function of (seed, step), so a resumed run sees the data it would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+from transformers import Sam3Model, Sam3Processor
+
+from sam3.build import new_model, save_checkpoint
+from sam3.configs import SHAPES, Sam3Size
+from sam3.features import select_vision
+from sam3.train.data import Batch, make_batch
+from sam3.train.losses import LossWeights, Sam3Criterion
+from sam3.train.outputs import forward_all_layers
+from shapesworld.phrases import vocabulary
+
+EVAL_SEED = 1_000_003  # held out: training seeds are (cfg.seed, step) pairs
+
+
+@dataclass
+class TrainConfig:
+    out_dir: str = "runs/shapes"
+    steps: int = 20_000
+    images_per_batch: int = 8
+    phrases_per_image: int = 4
+    lr: float = 5e-4
+    text_lr_mult: float = 2.0
+    weight_decay: float = 0.05
+    warmup: int = 300
+    grad_clip: float = 0.5
+    seed: int = 0
+    side_range: tuple[int, int] = (128, 320)
+    eval_every: int = 500
+    save_every: int = 250
+    eval_images: int = 48
+    threads: int = 2
+    size: Sam3Size = field(default_factory=lambda: SHAPES)
+    loss: LossWeights = field(default_factory=LossWeights)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up then cosine decay to 5% of the peak."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def _param_groups(model: Sam3Model, cfg: TrainConfig) -> list[dict]:
+    text = [p for n, p in model.named_parameters() if n.startswith(("text_encoder.", "text_projection."))]
+    ids = {id(p) for p in text}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [{"params": rest, "mult": 1.0}, {"params": text, "mult": cfg.text_lr_mult}]
+
+
+def batch_loss(model: Sam3Model, batch: Batch, criterion: Sam3Criterion):
+    vision = model.get_vision_features(pixel_values=batch.pixel_values)
+    out = forward_all_layers(
+        model,
+        vision_embeds=select_vision(vision, batch.row_image),
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+    )
+    return criterion(out, batch.targets), out
+
+
+def _save(model, processor, optimizer, cfg: TrainConfig, step: int, directory: Path) -> None:
+    tmp = directory.with_name(directory.name + ".tmp")
+    save_checkpoint(model, processor, tmp)
+    tensors, meta = {}, {"steps": {}}
+    for i, (pid, state) in enumerate(optimizer.state_dict()["state"].items()):
+        meta["steps"][str(pid)] = float(state["step"])
+        tensors[f"{pid}.exp_avg"] = state["exp_avg"].contiguous()
+        tensors[f"{pid}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    config = asdict(cfg)
+    (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "config": config, "optimizer": meta}, indent=1))
+    if directory.exists():
+        old = directory.with_name(directory.name + ".old")
+        directory.rename(old)
+        tmp.rename(directory)
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    else:
+        tmp.rename(directory)
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, directory: Path, meta: dict) -> None:
+    tensors = load_file(str(directory / "optimizer.safetensors"))
+    state = optimizer.state_dict()
+    for pid_str, step in meta["steps"].items():
+        pid = int(pid_str)
+        state["state"][pid] = {
+            "step": torch.tensor(step),
+            "exp_avg": tensors[f"{pid}.exp_avg"],
+            "exp_avg_sq": tensors[f"{pid}.exp_avg_sq"],
+        }
+    optimizer.load_state_dict(state)
+
+
+@torch.no_grad()
+def evaluate(model: Sam3Model, processor: Sam3Processor, cfg: TrainConfig) -> dict[str, float]:
+    """Leading indicators on held-out scenes: presence accuracy, score gap, detection F1 at 0.5."""
+    model.eval()
+    rng = np.random.default_rng(EVAL_SEED)
+    mask_size = 4 * cfg.size.image_size // cfg.size.patch_size
+    pres_ok, pos_top, neg_top, tp, fp, fn = 0, [], [], 0, 0, 0
+    n_rows = 0
+    for _ in range(max(1, cfg.eval_images // 8)):
+        batch = make_batch(rng, processor, 8, cfg.phrases_per_image, mask_size, cfg.side_range)
+        vision = model.get_vision_features(pixel_values=batch.pixel_values)
+        out = model(
+            vision_embeds=select_vision(vision, batch.row_image),
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+        )
+        scores = out.pred_logits.sigmoid() * out.presence_logits.sigmoid()
+        for r, target in enumerate(batch.targets):
+            n_rows += 1
+            present = len(target.boxes) > 0
+            pres_ok += int((out.presence_logits[r, 0] > 0).item() == present)
+            (pos_top if present else neg_top).append(float(scores[r].max()))
+            keep = scores[r] > 0.5
+            pred = out.pred_boxes[r][keep]
+            matched = _greedy_matches(pred, target.boxes)
+            tp += matched
+            fp += len(pred) - matched
+            fn += len(target.boxes) - matched
+    model.train()
+    f1 = 2 * tp / max(1, 2 * tp + fp + fn)
+    return {
+        "presence_acc": pres_ok / max(1, n_rows),
+        "top_score_pos": float(np.mean(pos_top)) if pos_top else 0.0,
+        "top_score_neg": float(np.mean(neg_top)) if neg_top else 0.0,
+        "f1@0.5": f1,
+    }
+
+
+def _greedy_matches(pred: torch.Tensor, gt: torch.Tensor, thr: float = 0.5) -> int:
+    from torchvision.ops import box_iou
+
+    if len(pred) == 0 or len(gt) == 0:
+        return 0
+    iou = box_iou(pred, gt)
+    n = 0
+    while True:
+        v, flat = iou.flatten().max(0)
+        if v < thr:
+            return n
+        i, j = divmod(int(flat), iou.shape[1])
+        iou[i, :] = -1
+        iou[:, j] = -1
+        n += 1
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Trains (or resumes) into `cfg.out_dir`; returns the checkpoint directory."""
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out_dir)
+    ckpt = out / "checkpoint"
+    out.mkdir(parents=True, exist_ok=True)
+    start = 0
+    if (ckpt / "trainer_state.json").exists():
+        state = json.loads((ckpt / "trainer_state.json").read_text())
+        start = int(state["step"])
+        model = Sam3Model.from_pretrained(ckpt)
+        processor = Sam3Processor.from_pretrained(ckpt)
+    else:
+        model, processor = new_model(cfg.size, vocabulary(), seed=cfg.seed)
+        state = None
+    model.train()
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if state is not None:
+        _load_optimizer(optimizer, ckpt, state["optimizer"])
+    criterion = Sam3Criterion(cfg.loss)
+    mask_size = 4 * cfg.size.image_size // cfg.size.patch_size
+    log = (out / "log.jsonl").open("a")
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", mininterval=10)
+    t0 = time.time()
+    for step in bar:
+        rng = np.random.default_rng([cfg.seed, step])
+        batch = make_batch(rng, processor, cfg.images_per_batch, cfg.phrases_per_image, mask_size, cfg.side_range)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg) * group["mult"]
+        (loss, parts), _ = batch_loss(model, batch, criterion)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        done = step + 1
+        record = {"step": done, "loss": float(loss), "grad_norm": float(grad_norm), **parts}
+        if done % cfg.eval_every == 0 or done == cfg.steps:
+            record.update(evaluate(model, processor, cfg))
+            bar.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+        record["elapsed_s"] = round(time.time() - t0, 1)
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+        bar.set_postfix(loss=f"{float(loss):.3f}")
+        if done % cfg.save_every == 0 or done == cfg.steps:
+            _save(model, processor, optimizer, cfg, done, ckpt)
+    log.close()
+    return ckpt
+
+
+def config_with(cfg: TrainConfig, **overrides) -> TrainConfig:
+    return replace(cfg, **overrides)

@@ -1,0 +1,24 @@
+"""ShapesWorld: a seeded synthetic world of coloured shapes with exact instance masks.
+
+It gives the project a SAM 3 that really sees (trained on it) and ground truth for every
+behaviour built on top: concept phrases, referring expressions, videos with identities.
+"""
+
+from shapesworld.phrases import PhraseSet, phrase_targets, sample_training_phrases
+from shapesworld.render import RENDERERS, RenderedScene, render
+from shapesworld.scene import COLOURS, SHAPES, Scene, Shape, generate, sample_scene
+
+__all__ = [
+    "COLOURS",
+    "RENDERERS",
+    "SHAPES",
+    "PhraseSet",
+    "RenderedScene",
+    "Scene",
+    "Shape",
+    "generate",
+    "phrase_targets",
+    "render",
+    "sample_scene",
+    "sample_training_phrases",
+]

@@ -113,7 +113,7 @@ class Sam3Criterion:
             "semantic": w.semantic,
         }
         total = sum(scale[k] * v for k, v in parts.items())
-        return total, {k: float(v) for k, v in parts.items()}
+        return total, {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in parts.items()}
 
     @staticmethod
     def _flat(assignments) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

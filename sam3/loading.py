@@ -1,0 +1,141 @@
+"""One entry point that loads SAM 3 from a Hub id, a local directory or the bundled checkpoint.
+
+`facebook/sam3` is gated: without a token, without network, or without access, the loader
+says why in one line and falls back to the checkpoint shipped in `assets/`, never waiting
+on the network for more than a few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from transformers import Sam3Model, Sam3Processor
+
+log = logging.getLogger(__name__)
+
+HUB_MODEL = "facebook/sam3"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DIR = REPO_ROOT / "assets" / "models" / "sam3-shapes"
+NETWORK_TIMEOUT_S = 3.0
+
+
+class ModelLoadError(RuntimeError):
+    """No model could be loaded; the message says what to do."""
+
+
+@dataclass
+class LoadedSam3:
+    model: Sam3Model
+    processor: Sam3Processor
+    source: str
+    device: torch.device
+    dtype: torch.dtype
+    fallback_reason: str | None = None
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on CUDA (what SAM 3 was trained in); fp32 elsewhere, where bf16 is slow or unsupported."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def _hub_token() -> str | None:
+    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+
+
+def _is_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
+def hub_reachable(timeout: float = NETWORK_TIMEOUT_S) -> bool:
+    """A TCP connect to the Hub endpoint with a short timeout, so no later call hangs."""
+    if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
+        return True  # only the proxy is reachable directly; let the Hub client try through it
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _cached_locally(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    hits = [try_to_load_from_cache(repo_id, f) for f in ("config.json", "model.safetensors")]
+    return all(isinstance(h, str) for h in hits)
+
+
+def hub_unavailable_reason(repo_id: str) -> str | None:
+    """Why `repo_id` cannot be loaded from the Hub right now, or None if it can."""
+    if _cached_locally(repo_id):
+        return None
+    if _is_offline():
+        return f"{repo_id} is not in the local cache and HF_HUB_OFFLINE is set"
+    if repo_id == HUB_MODEL and not _hub_token():
+        return f"{repo_id} is gated and no HF_TOKEN is set"
+    if not hub_reachable():
+        return "the Hugging Face Hub is unreachable"
+    from huggingface_hub import auth_check
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        auth_check(repo_id, token=_hub_token())
+    except GatedRepoError:
+        return f"this HF_TOKEN has no access to the gated {repo_id} (request it on its model page)"
+    except RepositoryNotFoundError:
+        return f"{repo_id} does not exist on the Hub (or the token cannot see it)"
+    except Exception as exc:  # network errors of any kind: we fall back rather than fail
+        return f"the Hub did not answer for {repo_id} ({type(exc).__name__})"
+    return None
+
+
+def _load(source: str, device: torch.device, dtype: torch.dtype, local_only: bool) -> tuple[Sam3Model, Sam3Processor]:
+    kwargs = {"local_files_only": local_only, "token": None if local_only else _hub_token()}
+    model = Sam3Model.from_pretrained(source, dtype=dtype, use_safetensors=True, **kwargs)
+    processor = Sam3Processor.from_pretrained(source, **kwargs)
+    return model.to(device).eval(), processor
+
+
+def load_sam3(
+    model: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    fallback: bool = True,
+) -> LoadedSam3:
+    """Loads `model` (Hub id or directory; default `$SAM3_MODEL` or facebook/sam3).
+
+    A Hub id that cannot be loaded falls back to the bundled checkpoint when `fallback`.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    dtype = dtype or default_dtype(device)
+    source = str(model or os.environ.get("SAM3_MODEL") or HUB_MODEL)
+    path = Path(source).expanduser()
+    if path.is_dir() or source.startswith((".", "/", "~")) or source == "bundled":
+        path = BUNDLED_DIR if source == "bundled" else path
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"no SAM 3 checkpoint at {path} (expected config.json and model.safetensors)")
+        m, p = _load(str(path), device, dtype, local_only=True)
+        return LoadedSam3(m, p, str(path), device, dtype)
+
+    reason = hub_unavailable_reason(source)
+    if reason is None:
+        m, p = _load(source, device, dtype, local_only=_cached_locally(source) and _is_offline())
+        return LoadedSam3(m, p, source, device, dtype)
+    if not fallback:
+        raise ModelLoadError(f"cannot load {source}: {reason}")
+    if not (BUNDLED_DIR / "config.json").is_file():
+        raise ModelLoadError(f"cannot load {source}: {reason}; and no bundled checkpoint at {BUNDLED_DIR}")
+    log.warning("%s; using the bundled ShapesWorld checkpoint instead", reason)
+    m, p = _load(str(BUNDLED_DIR), device, dtype, local_only=True)
+    return LoadedSam3(m, p, str(BUNDLED_DIR), device, dtype, fallback_reason=reason)

@@ -1,0 +1,272 @@
+"""The hot path: encode an image once, answer any number of prompts against it.
+
+`Segmenter` owns a loaded model and a bounded LRU cache of `ImageSession`s keyed by image
+content, so an agent's many calls on one image and a user's repeated clicks never
+re-encode it. A session also caches text embeddings per phrase, and batches phrases into
+one forward pass by indexing the batch-1 vision encoding (it does not broadcast).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from sam3.detections import Detections
+from sam3.features import select_vision
+from sam3.loading import LoadedSam3, load_sam3
+from sam3.postprocess import clean
+
+VISUAL_PROMPT = "visual"  # SAM 3's text for a prompt made of exemplar boxes alone
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_NMS_IOU = 0.7
+DEFAULT_DEDUPE_OVERLAP = 0.8
+MAX_ROWS_PER_PASS = 16
+
+
+@dataclass(frozen=True)
+class BoxPrompt:
+    """An exemplar box, XYXY in pixels of the original image; negative boxes mean "not this"."""
+
+    box: tuple[float, float, float, float]
+    positive: bool = True
+
+    def __post_init__(self):
+        x0, y0, x1, y1 = self.box
+        if not (x1 > x0 and y1 > y0):
+            raise ValueError(f"box must have x1 > x0 and y1 > y0, got {self.box}")
+
+
+@dataclass
+class Timing:
+    """Milliseconds spent per stage, accumulated over calls."""
+
+    encode_ms: float = 0.0
+    text_ms: float = 0.0
+    prompt_ms: float = 0.0
+    postprocess_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in vars(self).items()}
+
+
+class _Stopwatch:
+    def __init__(self, timing: Timing | None, stage: str):
+        self.timing, self.stage = timing, stage
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc):
+        if self.timing is not None:
+            setattr(self.timing, self.stage, getattr(self.timing, self.stage) + 1e3 * (time.perf_counter() - self.t0))
+
+
+def image_key(image: Image.Image) -> str:
+    """Content hash: the same pixels give the same session whatever object or file they came from."""
+    arr = np.asarray(image)
+    h = hashlib.blake2b(arr.tobytes(), digest_size=16)
+    h.update(str(arr.shape).encode())
+    return h.hexdigest()
+
+
+class ImageSession:
+    """One image's cached vision encoding and text embeddings. Thread-safe."""
+
+    def __init__(self, loaded: LoadedSam3, image: Image.Image, key: str | None = None):
+        if image.mode != "RGB":
+            raise ValueError(f"image must be RGB, got mode {image.mode!r} (use sam3.image_io.load_image)")
+        self.loaded = loaded
+        self.image = image
+        self.size = (image.height, image.width)
+        self.key = key or image_key(image)
+        self.encode_count = 0
+        self._vision = None
+        self._text: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def nbytes(self) -> int:
+        if self._vision is None:
+            return 0
+        tensors = [self._vision.last_hidden_state, *self._vision.fpn_hidden_states, *self._vision.fpn_position_encoding]
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+    def vision(self, timing: Timing | None = None):
+        with self._lock:
+            if self._vision is None:
+                with _Stopwatch(timing, "encode_ms"), torch.inference_mode():
+                    pixels = self.loaded.processor.image_processor(self.image, return_tensors="pt").pixel_values
+                    pixels = pixels.to(self.loaded.device, self.loaded.dtype)
+                    self._vision = self.loaded.model.get_vision_features(pixel_values=pixels)
+                    self.encode_count += 1
+            return self._vision
+
+    def _text_embeddings(self, phrases: list[str], timing: Timing | None) -> tuple[torch.Tensor, torch.Tensor]:
+        with self._lock, _Stopwatch(timing, "text_ms"):
+            missing = sorted({p for p in phrases if p not in self._text})
+            if missing:
+                tok = self.loaded.processor.tokenizer(missing, padding="max_length", max_length=32, truncation=True,
+                                                      return_tensors="pt").to(self.loaded.device)
+                with torch.inference_mode():
+                    emb = self.loaded.model.get_text_features(input_ids=tok.input_ids, attention_mask=tok.attention_mask)
+                for i, p in enumerate(missing):
+                    self._text[p] = (emb.pooler_output[i], tok.attention_mask[i])
+            feats = torch.stack([self._text[p][0] for p in phrases])
+            mask = torch.stack([self._text[p][1] for p in phrases])
+        return feats, mask
+
+    def _boxes(self, boxes: Sequence[BoxPrompt], rows: int) -> dict[str, torch.Tensor]:
+        if not boxes:
+            return {}
+        h, w = self.size
+        enc = self.loaded.processor(
+            original_sizes=[[h, w]],
+            input_boxes=[[list(map(float, b.box)) for b in boxes]],
+            input_boxes_labels=[[int(b.positive) for b in boxes]],
+            return_tensors="pt",
+        )
+        return {
+            "input_boxes": enc["input_boxes"].to(self.loaded.device, self.loaded.dtype).expand(rows, -1, -1),
+            "input_boxes_labels": enc["input_boxes_labels"].to(self.loaded.device).expand(rows, -1),
+        }
+
+    def segment(
+        self,
+        phrases: str | Sequence[str] = (),
+        boxes: Sequence[BoxPrompt] = (),
+        threshold: float = DEFAULT_THRESHOLD,
+        nms_iou: float | None = DEFAULT_NMS_IOU,
+        dedupe_overlap: float | None = DEFAULT_DEDUPE_OVERLAP,
+        mask_threshold: float = 0.5,
+        timing: Timing | None = None,
+    ) -> Detections:
+        """Every instance of each phrase (with the exemplar boxes, if any), as one `Detections`.
+
+        With boxes and no phrase, the boxes alone are the prompt. Scores are
+        sigmoid(query logit) x sigmoid(presence logit); masks are at the image's full size.
+        """
+        phrases = [phrases] if isinstance(phrases, str) else list(phrases)
+        phrases = [" ".join(p.split()) for p in phrases]
+        if any(not p for p in phrases):
+            raise ValueError("empty phrase: give a short noun phrase such as 'red apple'")
+        if not phrases and not boxes:
+            raise ValueError("nothing to segment: give at least one phrase or one exemplar box")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        phrases = phrases or [VISUAL_PROMPT]
+        vision = self.vision(timing)
+        parts = []
+        for start in range(0, len(phrases), MAX_ROWS_PER_PASS):
+            chunk = phrases[start : start + MAX_ROWS_PER_PASS]
+            feats, mask = self._text_embeddings(chunk, timing)
+            with _Stopwatch(timing, "prompt_ms"), torch.inference_mode():
+                out = self.loaded.model(
+                    vision_embeds=select_vision(vision, torch.zeros(len(chunk), dtype=torch.long)),
+                    text_embeds=BaseModelOutputWithPooling(pooler_output=feats),
+                    attention_mask=mask,
+                    **self._boxes(boxes, len(chunk)),
+                )
+            with _Stopwatch(timing, "postprocess_ms"):
+                parts.append(self._to_detections(out, chunk, threshold, mask_threshold))
+        with _Stopwatch(timing, "postprocess_ms"):
+            det = Detections.merge(parts, image_size=self.size)
+            return clean(det, score_threshold=None, nms_iou=nms_iou, dedupe_overlap=dedupe_overlap)
+
+    def _to_detections(self, out, phrases: list[str], threshold: float, mask_threshold: float) -> Detections:
+        h, w = self.size
+        scores = (out.pred_logits.float().sigmoid() * out.presence_logits.float().sigmoid()).cpu()
+        keep = scores > threshold
+        rows, queries = torch.nonzero(keep, as_tuple=True)
+        if len(rows) == 0:
+            return Detections.empty(self.size)
+        order = torch.argsort(scores[rows, queries], descending=True)
+        rows, queries = rows[order], queries[order]
+        logits = out.pred_masks[rows.to(out.pred_masks.device), queries.to(out.pred_masks.device)].float()
+        masks = F.interpolate(logits[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+        masks = (masks.sigmoid() > mask_threshold).cpu().numpy()
+        boxes = out.pred_boxes[rows, queries].float().cpu().numpy() * np.array([w, h, w, h], np.float32)
+        return Detections(
+            masks=masks,
+            boxes=boxes.clip(0, [w, h, w, h]).astype(np.float32),
+            scores=scores[rows, queries].numpy().astype(np.float32),
+            phrases=[phrases[r] for r in rows.tolist()],
+            image_size=self.size,
+        )
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    encoder_calls: int = 0
+    sessions: int = 0
+    nbytes: int = 0
+
+
+class Segmenter:
+    """A loaded SAM 3 and a bounded LRU of image sessions (by count and by feature bytes)."""
+
+    def __init__(self, loaded: LoadedSam3, max_sessions: int = 8, max_bytes: int = 2 << 30):
+        self.loaded = loaded
+        self.max_sessions = max_sessions
+        self.max_bytes = max_bytes
+        self._sessions: OrderedDict[str, ImageSession] = OrderedDict()
+        self._lock = threading.Lock()
+        self.stats = CacheStats()
+        self._encoder_calls_evicted = 0
+
+    @classmethod
+    def load(cls, model: str | None = None, device=None, dtype=None, **kwargs) -> Segmenter:
+        return cls(load_sam3(model, device=device, dtype=dtype), **kwargs)
+
+    def session(self, image: Image.Image) -> ImageSession:
+        key = image_key(image)
+        with self._lock:
+            if key in self._sessions:
+                self._sessions.move_to_end(key)
+                self.stats.hits += 1
+                return self._sessions[key]
+            self.stats.misses += 1
+            session = ImageSession(self.loaded, image, key)
+            self._sessions[key] = session
+            self._evict(keep=key)
+            return session
+
+    def segment(self, image: Image.Image, phrases: str | Sequence[str] = (), **kwargs) -> Detections:
+        det = self.session(image).segment(phrases, **kwargs)
+        with self._lock:
+            self._evict()
+        return det
+
+    def _evict(self, keep: str | None = None) -> None:
+        total = sum(s.nbytes for s in self._sessions.values())
+        while len(self._sessions) > 1 and (len(self._sessions) > self.max_sessions or total > self.max_bytes):
+            oldest = next(iter(self._sessions))
+            if oldest == keep:
+                break
+            gone = self._sessions.pop(oldest)
+            total -= gone.nbytes
+            self._encoder_calls_evicted += gone.encode_count
+            self.stats.evictions += 1
+
+    def cache_stats(self) -> CacheStats:
+        with self._lock:
+            live = list(self._sessions.values())
+            self.stats.sessions = len(live)
+            self.stats.nbytes = sum(s.nbytes for s in live)
+            self.stats.encoder_calls = self._encoder_calls_evicted + sum(s.encode_count for s in live)
+            return CacheStats(**vars(self.stats))
+
+
+__all__ = ["BoxPrompt", "CacheStats", "ImageSession", "Segmenter", "Timing", "image_key"]

@@ -1,0 +1,164 @@
+"""SAM 3 training: the criterion on hand-made cases, the loop, checkpoints and resuming."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from sam3.configs import TINY
+from sam3.train.losses import LossWeights, RowTarget, Sam3Criterion
+from sam3.train.matcher import hungarian, one_to_many
+from sam3.train.outputs import LayerOutputs, forward_all_layers
+
+BIG = 12.0
+
+
+def _box_mask(box, size=16):
+    m = torch.zeros(size, size)
+    x0, y0, x1, y1 = (int(round(float(v) * size)) for v in box)
+    m[y0:y1, x0:x1] = 1
+    return m
+
+
+def perfect_outputs(gt_boxes, query_order, n_queries=5, size=16, present=True) -> LayerOutputs:
+    """Queries `query_order[i]` sit exactly on target i with confident logits; the rest are off."""
+    logits = torch.full((1, 1, n_queries), -BIG)
+    boxes = torch.tensor([[0.0, 0.0, 0.05, 0.05]]).repeat(n_queries, 1)
+    masks = torch.full((1, n_queries, size, size), -20.0)
+    for t, q in enumerate(query_order):
+        logits[0, 0, q] = BIG
+        boxes[q] = gt_boxes[t]
+        masks[0, q] = _box_mask(gt_boxes[t], size) * 40 - 20
+    union = torch.stack([_box_mask(b, size) for b in gt_boxes]).amax(0) if len(gt_boxes) else torch.zeros(size, size)
+    return LayerOutputs(
+        logits=logits,
+        boxes=boxes[None, None],
+        presence=torch.full((1, 1), 10.0 if present else -10.0),
+        masks=masks,
+        semantic=(union * 40 - 20)[None],
+    )
+
+
+GT = torch.tensor([[0.125, 0.125, 0.5, 0.5], [0.5, 0.625, 0.875, 0.9375]])
+
+
+def target(boxes=GT, size=16):
+    return RowTarget(boxes=boxes, masks=torch.stack([_box_mask(b, size) for b in boxes]) if len(boxes) else
+                     torch.zeros(0, size, size))
+
+
+def test_perfect_prediction_gives_near_zero_loss():
+    total, parts = Sam3Criterion()(perfect_outputs(GT, [1, 3]), [target()])
+    assert float(total) < 0.05, parts
+    assert parts["l1"] < 1e-6 and parts["giou"] < 1e-6 and parts["mask_dice"] < 0.05
+
+
+def test_bad_prediction_costs_more_in_every_term():
+    good = Sam3Criterion()(perfect_outputs(GT, [1, 3]), [target()])[1]
+    out = perfect_outputs(GT, [1, 3])
+    out.boxes = (out.boxes * 0.5 + 0.3).clamp(0, 1)  # every box shrinks and moves
+    out.masks = -out.masks
+    out.presence = -out.presence
+    bad = Sam3Criterion()(out, [target()])[1]
+    for key in ("l1", "giou", "presence", "mask_focal", "mask_dice"):
+        assert bad[key] > good[key] + 0.1, key
+
+
+def test_swapped_order_is_matched_back():
+    out = perfect_outputs(GT, [3, 1])  # target 0 on query 3, target 1 on query 1
+    q, t = hungarian(out.logits[0, 0], out.boxes[0, 0], GT)
+    assert dict(zip(t.tolist(), q.tolist())) == {0: 3, 1: 1}
+    total, parts = Sam3Criterion()(out, [target()])
+    assert parts["l1"] < 1e-6 and float(total) < 0.05
+
+
+def test_absent_phrase_trains_presence_only():
+    out = perfect_outputs(torch.zeros(0, 4), [], present=False)
+    out.logits[:] = BIG  # confident queries are not punished: presence carries absence
+    _, parts = Sam3Criterion()(out, [target(torch.zeros(0, 4))])
+    assert parts["cls"] == 0.0 and parts["presence"] < 1e-3
+    _, parts = Sam3Criterion()(perfect_outputs(torch.zeros(0, 4), [], present=True), [target(torch.zeros(0, 4))])
+    assert parts["presence"] > 5
+
+
+def test_presence_ablation_drops_the_term():
+    crit = Sam3Criterion(replace(LossWeights(), use_presence=False))
+    _, parts = crit(perfect_outputs(GT, [1, 3]), [target()])
+    assert "presence" not in parts
+
+
+def test_one_to_many_gives_each_target_several_queries():
+    boxes = torch.tensor([[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.5, 0.52], [0.1, 0.12, 0.48, 0.5], [0.6, 0.6, 0.9, 0.9]])
+    logits = torch.zeros(4)
+    q, t = one_to_many(logits, boxes, GT[:1], k=4, min_iou=0.4)
+    assert sorted(q.tolist()) == [0, 1, 2] and set(t.tolist()) == {0}
+    q1, _ = hungarian(logits, boxes, GT[:1])
+    assert len(q1) == 1
+
+
+def test_forward_all_layers_matches_the_model(loaded_tiny, photo):
+    model, processor = loaded_tiny.model, loaded_tiny.processor
+    inputs = processor(images=photo, text=["red circle", "star"], return_tensors="pt")
+    inputs = {k: v for k, v in inputs.items() if k != "original_sizes"}
+    inputs["pixel_values"] = inputs["pixel_values"].expand(2, -1, -1, -1)
+    with torch.no_grad():
+        ref = model(**inputs)
+        all_layers = forward_all_layers(model, **inputs)
+    n_layers = model.config.detr_decoder_config.num_layers
+    assert all_layers.logits.shape[0] == all_layers.boxes.shape[0] == all_layers.presence.shape[0] == n_layers
+    torch.testing.assert_close(all_layers.logits[-1], ref.pred_logits)
+    torch.testing.assert_close(all_layers.boxes[-1], ref.pred_boxes)
+    torch.testing.assert_close(all_layers.presence[-1], ref.presence_logits[:, 0])
+
+
+def test_training_steps_reduce_the_loss_on_a_fixed_batch():
+    from sam3.build import new_model
+    from sam3.train.data import make_batch
+    from sam3.train.loop import batch_loss
+    from shapesworld.phrases import vocabulary
+
+    torch.manual_seed(0)
+    model, processor = new_model(TINY, vocabulary())
+    model.train()
+    batch = make_batch(np.random.default_rng(0), processor, 2, 3, mask_size=32, side_range=(64, 96))
+    crit = Sam3Criterion()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(25):
+        (loss, _), _ = batch_loss(model, batch, crit)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+
+def test_train_loop_saves_loadable_checkpoints_and_resumes(tmp_path):
+    from transformers import Sam3Model, Sam3Processor
+
+    from sam3.train.loop import TrainConfig, train
+
+    small = replace(TINY, image_size=64)
+    cfg = TrainConfig(out_dir=str(tmp_path / "run"), steps=3, images_per_batch=2, phrases_per_image=2,
+                      eval_every=3, save_every=2, eval_images=8, side_range=(64, 80), size=small, warmup=2)
+    ckpt = train(cfg)
+    state = json.loads((ckpt / "trainer_state.json").read_text())
+    assert state["step"] == 3
+    Sam3Model.from_pretrained(ckpt)
+    assert Sam3Processor.from_pretrained(ckpt).tokenizer("red circle").input_ids[1] > 2
+    train(replace(cfg, steps=5))
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
+    assert "presence_acc" in log[2] and "f1@0.5" in log[2]
+    assert not list(ckpt.parent.glob("*.tmp")) and not list(ckpt.parent.glob("*.old"))
+
+
+@pytest.mark.parametrize("step, expected", [(0, 0.5 / 300), (299, 0.5), (20_000, 0.05 * 0.5)])
+def test_learning_rate_schedule(step, expected):
+    from sam3.train.loop import TrainConfig, lr_at
+
+    assert lr_at(step, TrainConfig(lr=0.5)) == pytest.approx(expected, rel=1e-3)

@@ -21,7 +21,9 @@ def new_processor(image_size: int, words: Iterable[str] = ()) -> Sam3Processor:
     return Sam3Processor(image_processor=image_processor, tokenizer=build_clip_tokenizer(words))
 
 
-def new_model(size: Sam3Size = TINY, words: Iterable[str] = (), seed: int = 0) -> tuple[Sam3Model, Sam3Processor]:
+def new_model(
+    size: Sam3Size = TINY, words: Iterable[str] = (), seed: int = 0
+) -> tuple[Sam3Model, Sam3Processor]:
     processor = new_processor(size.image_size, words)
     if len(processor.tokenizer) > size.vocab_size:
         raise ValueError(f"tokenizer has {len(processor.tokenizer)} tokens, config allows {size.vocab_size}")

@@ -29,7 +29,9 @@ def parse_box(text: str) -> BoxPrompt:
     """`x0,y0,x1,y1` or `x0,y0,x1,y1,neg` (pixels of the original image)."""
     parts = [p.strip() for p in text.split(",")]
     negative = len(parts) == 5 and parts[4].lower() in ("neg", "negative", "0", "-")
-    if len(parts) not in (4, 5) or (len(parts) == 5 and not negative and parts[4].lower() not in ("pos", "1", "+")):
+    if len(parts) not in (4, 5) or (
+        len(parts) == 5 and not negative and parts[4].lower() not in ("pos", "1", "+")
+    ):
         raise UsageError(f"--box must be x0,y0,x1,y1[,neg], got {text!r}")
     try:
         coords = tuple(float(p) for p in parts[:4])
@@ -68,7 +70,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     loaded = load_sam3(args.model, device=args.device)
     if loaded.fallback_reason:
-        print(f"note: {loaded.fallback_reason}; using the bundled checkpoint {loaded.source}", file=sys.stderr)
+        print(
+            f"note: {loaded.fallback_reason}; using the bundled checkpoint {loaded.source}", file=sys.stderr
+        )
     load_ms = 1e3 * (time.perf_counter() - t0)
     h, w = image.height, image.width
     for b in boxes:
@@ -88,14 +92,21 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m sam3", description="SAM 3 concept segmentation from the shell.")
+    ap = argparse.ArgumentParser(
+        prog="python -m sam3", description="SAM 3 concept segmentation from the shell."
+    )
     sub = ap.add_subparsers(dest="command", required=True)
-    seg = sub.add_parser("segment", help="find every instance of noun phrases (and/or exemplar boxes) in an image")
+    seg = sub.add_parser(
+        "segment", help="find every instance of noun phrases (and/or exemplar boxes) in an image"
+    )
     seg.add_argument("--image", required=True, help="image file")
     seg.add_argument("--prompt", action="append", help="noun phrase; repeat for several")
     seg.add_argument("--box", action="append", help="exemplar box x0,y0,x1,y1[,neg] in pixels; repeatable")
-    seg.add_argument("--model", help="Hub id or checkpoint directory (default: $SAM3_MODEL, facebook/sam3, "
-                     "else the bundled checkpoint)")
+    seg.add_argument(
+        "--model",
+        help="Hub id or checkpoint directory (default: $SAM3_MODEL, facebook/sam3, "
+        "else the bundled checkpoint)",
+    )
     seg.add_argument("--threshold", type=float, default=0.5, help="minimum score (default 0.5)")
     seg.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     seg.add_argument("--json", help="output file (default: stdout)")

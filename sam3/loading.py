@@ -100,7 +100,9 @@ def hub_unavailable_reason(repo_id: str) -> str | None:
     return None
 
 
-def _load(source: str, device: torch.device, dtype: torch.dtype, local_only: bool) -> tuple[Sam3Model, Sam3Processor]:
+def _load(
+    source: str, device: torch.device, dtype: torch.dtype, local_only: bool
+) -> tuple[Sam3Model, Sam3Processor]:
     kwargs = {"local_files_only": local_only, "token": None if local_only else _hub_token()}
     model = Sam3Model.from_pretrained(source, dtype=dtype, use_safetensors=True, **kwargs)
     processor = Sam3Processor.from_pretrained(source, **kwargs)
@@ -124,7 +126,9 @@ def load_sam3(
     if path.is_dir() or source.startswith((".", "/", "~")) or source == "bundled":
         path = BUNDLED_DIR if source == "bundled" else path
         if not (path / "config.json").is_file():
-            raise ModelLoadError(f"no SAM 3 checkpoint at {path} (expected config.json and model.safetensors)")
+            raise ModelLoadError(
+                f"no SAM 3 checkpoint at {path} (expected config.json and model.safetensors)"
+            )
         m, p = _load(str(path), device, dtype, local_only=True)
         return LoadedSam3(m, p, str(path), device, dtype)
 

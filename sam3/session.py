@@ -68,7 +68,11 @@ class _Stopwatch:
 
     def __exit__(self, *exc):
         if self.timing is not None:
-            setattr(self.timing, self.stage, getattr(self.timing, self.stage) + 1e3 * (time.perf_counter() - self.t0))
+            setattr(
+                self.timing,
+                self.stage,
+                getattr(self.timing, self.stage) + 1e3 * (time.perf_counter() - self.t0),
+            )
 
 
 def image_key(image: Image.Image) -> str:
@@ -98,27 +102,38 @@ class ImageSession:
     def nbytes(self) -> int:
         if self._vision is None:
             return 0
-        tensors = [self._vision.last_hidden_state, *self._vision.fpn_hidden_states, *self._vision.fpn_position_encoding]
+        tensors = [
+            self._vision.last_hidden_state,
+            *self._vision.fpn_hidden_states,
+            *self._vision.fpn_position_encoding,
+        ]
         return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
     def vision(self, timing: Timing | None = None):
         with self._lock:
             if self._vision is None:
                 with _Stopwatch(timing, "encode_ms"), torch.inference_mode():
-                    pixels = self.loaded.processor.image_processor(self.image, return_tensors="pt").pixel_values
+                    pixels = self.loaded.processor.image_processor(
+                        self.image, return_tensors="pt"
+                    ).pixel_values
                     pixels = pixels.to(self.loaded.device, self.loaded.dtype)
                     self._vision = self.loaded.model.get_vision_features(pixel_values=pixels)
                     self.encode_count += 1
             return self._vision
 
-    def _text_embeddings(self, phrases: list[str], timing: Timing | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _text_embeddings(
+        self, phrases: list[str], timing: Timing | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         with self._lock, _Stopwatch(timing, "text_ms"):
             missing = sorted({p for p in phrases if p not in self._text})
             if missing:
-                tok = self.loaded.processor.tokenizer(missing, padding="max_length", max_length=32, truncation=True,
-                                                      return_tensors="pt").to(self.loaded.device)
+                tok = self.loaded.processor.tokenizer(
+                    missing, padding="max_length", max_length=32, truncation=True, return_tensors="pt"
+                ).to(self.loaded.device)
                 with torch.inference_mode():
-                    emb = self.loaded.model.get_text_features(input_ids=tok.input_ids, attention_mask=tok.attention_mask)
+                    emb = self.loaded.model.get_text_features(
+                        input_ids=tok.input_ids, attention_mask=tok.attention_mask
+                    )
                 for i, p in enumerate(missing):
                     self._text[p] = (emb.pooler_output[i], tok.attention_mask[i])
             feats = torch.stack([self._text[p][0] for p in phrases])

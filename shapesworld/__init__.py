@@ -5,20 +5,30 @@ behaviour built on top: concept phrases, referring expressions, videos with iden
 """
 
 from shapesworld.phrases import PhraseSet, phrase_targets, sample_training_phrases
+from shapesworld.referring import ReferringQuery, sample_queries
 from shapesworld.render import RENDERERS, RenderedScene, render
 from shapesworld.scene import COLOURS, SHAPES, Scene, Shape, generate, sample_scene
+from shapesworld.video import RenderedVideo, VideoScene, VideoTrack, render_video, sample_video, write_mp4
 
 __all__ = [
     "COLOURS",
     "RENDERERS",
     "SHAPES",
     "PhraseSet",
+    "ReferringQuery",
     "RenderedScene",
+    "RenderedVideo",
     "Scene",
     "Shape",
+    "VideoScene",
+    "VideoTrack",
     "generate",
     "phrase_targets",
     "render",
+    "render_video",
+    "sample_queries",
     "sample_scene",
     "sample_training_phrases",
+    "sample_video",
+    "write_mp4",
 ]

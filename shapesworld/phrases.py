@@ -56,23 +56,31 @@ def all_phrases(shapes: list[Shape]) -> PhraseSet:
                     positives[text] = idx
                 else:
                     negatives.append(text)
-    if shapes:
-        for generic in ("object", "objects"):
-            positives[generic] = tuple(range(len(shapes)))
-    else:
-        negatives += ["object", "objects"]
+    # "object" is a synonym of "shape": bare and with a colour
+    for colour in [None, *COLOURS]:
+        idx = phrase_targets(colour, None, shapes)
+        for noun in ("object", "objects"):
+            text = f"{colour} {noun}" if colour else noun
+            if idx:
+                positives[text] = idx
+            else:
+                negatives.append(text)
     return PhraseSet(positives=positives, negatives=tuple(negatives))
 
 
 def hard_negatives(shapes: list[Shape]) -> list[str]:
-    """Absent phrases sharing a colour or a shape with something present ("purple star" by a purple circle)."""
+    """Absent phrases sharing a colour or a shape with something present.
+
+    E.g. "purple star" beside a purple circle and a red star.
+    """
     colours = {s.colour for s in shapes}
     kinds = {s.kind for s in shapes}
     out = []
     for colour in COLOURS:
         for kind in SHAPES:
             if (colour in colours or kind in kinds) and not phrase_targets(colour, kind, shapes):
-                out.append(f"{colour} {kind}")
+                # both numbers, so that plural never gives away presence
+                out += [_text(colour, kind, False), _text(colour, kind, True)]
     return out
 
 

@@ -123,18 +123,19 @@ def _draw_cv2(img: np.ndarray, shapes: list[Shape], rng: np.random.Generator) ->
     aa = cv2.LINE_AA if rng.random() < 0.7 else cv2.LINE_8
     for s in shapes:
         colour = tuple(int(c) for c in s.rgb)
+        outline = rng.random() < 0.3
         if s.kind == "circle":
             centre = (int(round((s.cx - 0.5) * (1 << _SHIFT))), int(round((s.cy - 0.5) * (1 << _SHIFT))))
             cv2.circle(img, centre, int(round(s.radius * (1 << _SHIFT))), colour, -1, aa, _SHIFT)
         else:
             pts = np.round((s.polygon() - 0.5) * (1 << _SHIFT)).astype(np.int32)
             cv2.fillPoly(img, [pts], colour, lineType=aa, shift=_SHIFT)
-            if rng.random() < 0.3:
-                edge = tuple(int(c) for c in _shade(s.rgb, float(rng.uniform(0.55, 0.8))))
-                thickness = max(1, int(s.radius * 0.08))
-                inner = (s.polygon() - [s.cx, s.cy]) * (1 - thickness / (2 * s.radius)) + [s.cx, s.cy]
-                pts = np.round((inner - 0.5) * (1 << _SHIFT)).astype(np.int32)
-                cv2.polylines(img, [pts], True, edge, thickness, aa, _SHIFT)
+        if outline:
+            edge = tuple(int(c) for c in _shade(s.rgb, float(rng.uniform(0.55, 0.8))))
+            thickness = max(1, int(s.radius * 0.08))
+            inner = (s.polygon() - [s.cx, s.cy]) * (1 - thickness / (2 * s.radius)) + [s.cx, s.cy]
+            pts = np.round((inner - 0.5) * (1 << _SHIFT)).astype(np.int32)
+            cv2.polylines(img, [pts], True, edge, thickness, aa, _SHIFT)
     return img
 
 

@@ -179,8 +179,11 @@ def _contrast_ok(rgb: tuple[int, int, int], bg: Background, min_distance: float 
 
 
 def _overlap_ok(a: Shape, b: Shape) -> bool:
-    """Touching and partial occlusion are fine; one shape hiding most of another is not."""
+    """Touching and partial occlusion are fine; one shape hiding most of another is not, and two
+    shapes of one colour must not touch (with no visible boundary the instances could not be told apart)."""
     d = math.hypot(a.cx - b.cx, a.cy - b.cy)
+    if a.colour == b.colour:
+        return d > 1.08 * (a.radius + b.radius)
     return d > 0.75 * max(a.radius, b.radius) + 0.35 * min(a.radius, b.radius)
 
 

@@ -23,9 +23,27 @@ def image_file(tmp_path):
 
 def test_segment_writes_the_documented_json(tiny_checkpoint, image_file, tmp_path):
     out = tmp_path / "out" / "result.json"
-    rc = main(["segment", "--image", str(image_file), "--prompt", "red circle", "--prompt", "star",
-               "--box", "5,5,40,40", "--box", "50,10,80,60,neg", "--model", tiny_checkpoint,
-               "--threshold", "0", "--json", str(out)])
+    rc = main(
+        [
+            "segment",
+            "--image",
+            str(image_file),
+            "--prompt",
+            "red circle",
+            "--prompt",
+            "star",
+            "--box",
+            "5,5,40,40",
+            "--box",
+            "50,10,80,60,neg",
+            "--model",
+            tiny_checkpoint,
+            "--threshold",
+            "0",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     result = json.loads(out.read_text())
     assert result["image"] == {"width": 90, "height": 70}
@@ -43,8 +61,22 @@ def test_segment_writes_the_documented_json(tiny_checkpoint, image_file, tmp_pat
 
 
 def test_segment_to_stdout(tiny_checkpoint, image_file, capsys):
-    assert main(["segment", "--image", str(image_file), "--prompt", "star", "--model", tiny_checkpoint,
-                 "--threshold", "1"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                "--image",
+                str(image_file),
+                "--prompt",
+                "star",
+                "--model",
+                tiny_checkpoint,
+                "--threshold",
+                "1",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["detections"] == []
 
@@ -113,8 +145,12 @@ def test_bad_input_is_one_clear_line(case, message, tiny_checkpoint, image_file,
 def test_subprocess_has_no_traceback(tmp_path):
     bad = tmp_path / "x.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    proc = subprocess.run([sys.executable, "-m", "sam3", "segment", "--image", str(bad), "--prompt", "star"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sam3", "segment", "--image", str(bad), "--prompt", "star"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error: ")

@@ -83,8 +83,9 @@ def test_exemplar_boxes_change_the_prompt(loaded_tiny, photo):
     opts = dict(threshold=0.0, nms_iou=None, dedupe_overlap=None)
     text_only = session.segment("circle", **opts)
     with_box = session.segment("circle", boxes=[BoxPrompt((10, 10, 60, 50))], **opts)
-    with_neg = session.segment("circle", boxes=[BoxPrompt((10, 10, 60, 50)), BoxPrompt((70, 20, 120, 90), False)],
-                               **opts)
+    with_neg = session.segment(
+        "circle", boxes=[BoxPrompt((10, 10, 60, 50)), BoxPrompt((70, 20, 120, 90), False)], **opts
+    )
     box_only = session.segment([], boxes=[BoxPrompt((10, 10, 60, 50))], **opts)
     assert not np.allclose(np.sort(text_only.scores), np.sort(with_box.scores))
     assert not np.allclose(np.sort(with_box.scores), np.sort(with_neg.scores))

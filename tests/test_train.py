@@ -33,7 +33,11 @@ def perfect_outputs(gt_boxes, query_order, n_queries=5, size=16, present=True) -
         logits[0, 0, q] = BIG
         boxes[q] = gt_boxes[t]
         masks[0, q] = _box_mask(gt_boxes[t], size) * 40 - 20
-    union = torch.stack([_box_mask(b, size) for b in gt_boxes]).amax(0) if len(gt_boxes) else torch.zeros(size, size)
+    union = (
+        torch.stack([_box_mask(b, size) for b in gt_boxes]).amax(0)
+        if len(gt_boxes)
+        else torch.zeros(size, size)
+    )
     return LayerOutputs(
         logits=logits,
         boxes=boxes[None, None],
@@ -47,8 +51,10 @@ GT = torch.tensor([[0.125, 0.125, 0.5, 0.5], [0.5, 0.625, 0.875, 0.9375]])
 
 
 def target(boxes=GT, size=16):
-    return RowTarget(boxes=boxes, masks=torch.stack([_box_mask(b, size) for b in boxes]) if len(boxes) else
-                     torch.zeros(0, size, size))
+    return RowTarget(
+        boxes=boxes,
+        masks=torch.stack([_box_mask(b, size) for b in boxes]) if len(boxes) else torch.zeros(0, size, size),
+    )
 
 
 def test_perfect_prediction_gives_near_zero_loss():
@@ -81,7 +87,9 @@ def test_absent_phrase_trains_presence_only():
     out.logits[:] = BIG  # confident queries are not punished: presence carries absence
     _, parts = Sam3Criterion()(out, [target(torch.zeros(0, 4))])
     assert parts["cls"] == 0.0 and parts["presence"] < 1e-3
-    _, parts = Sam3Criterion()(perfect_outputs(torch.zeros(0, 4), [], present=True), [target(torch.zeros(0, 4))])
+    _, parts = Sam3Criterion()(
+        perfect_outputs(torch.zeros(0, 4), [], present=True), [target(torch.zeros(0, 4))]
+    )
     assert parts["presence"] > 5
 
 
@@ -92,7 +100,9 @@ def test_presence_ablation_drops_the_term():
 
 
 def test_one_to_many_gives_each_target_several_queries():
-    boxes = torch.tensor([[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.5, 0.52], [0.1, 0.12, 0.48, 0.5], [0.6, 0.6, 0.9, 0.9]])
+    boxes = torch.tensor(
+        [[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.5, 0.52], [0.1, 0.12, 0.48, 0.5], [0.6, 0.6, 0.9, 0.9]]
+    )
     logits = torch.zeros(4)
     q, t = one_to_many(logits, boxes, GT[:1], k=4, min_iou=0.4)
     assert sorted(q.tolist()) == [0, 1, 2] and set(t.tolist()) == {0}
@@ -143,8 +153,18 @@ def test_train_loop_saves_loadable_checkpoints_and_resumes(tmp_path):
     from sam3.train.loop import TrainConfig, train
 
     small = replace(TINY, image_size=64)
-    cfg = TrainConfig(out_dir=str(tmp_path / "run"), steps=3, images_per_batch=2, phrases_per_image=2,
-                      eval_every=3, save_every=2, eval_images=8, side_range=(64, 80), size=small, warmup=2)
+    cfg = TrainConfig(
+        out_dir=str(tmp_path / "run"),
+        steps=3,
+        images_per_batch=2,
+        phrases_per_image=2,
+        eval_every=3,
+        save_every=2,
+        eval_images=8,
+        side_range=(64, 80),
+        size=small,
+        warmup=2,
+    )
     ckpt = train(cfg)
     state = json.loads((ckpt / "trainer_state.json").read_text())
     assert state["step"] == 3

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from sam3.train.losses import LossWeights
 from sam3.train.loop import TrainConfig, train
+from sam3.train.losses import LossWeights
 
 
 def main(argv: list[str] | None = None) -> None:

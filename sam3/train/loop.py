@@ -81,13 +81,15 @@ def _save(model, processor, optimizer, cfg: TrainConfig, step: int, directory: P
     tmp = directory.with_name(directory.name + ".tmp")
     save_checkpoint(model, processor, tmp)
     tensors, meta = {}, {"steps": {}}
-    for i, (pid, state) in enumerate(optimizer.state_dict()["state"].items()):
+    for pid, state in optimizer.state_dict()["state"].items():
         meta["steps"][str(pid)] = float(state["step"])
         tensors[f"{pid}.exp_avg"] = state["exp_avg"].contiguous()
         tensors[f"{pid}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
     save_file(tensors, str(tmp / "optimizer.safetensors"))
     config = asdict(cfg)
-    (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "config": config, "optimizer": meta}, indent=1))
+    (tmp / "trainer_state.json").write_text(
+        json.dumps({"step": step, "config": config, "optimizer": meta}, indent=1)
+    )
     if directory.exists():
         old = directory.with_name(directory.name + ".old")
         directory.rename(old)
@@ -188,12 +190,18 @@ def train(cfg: TrainConfig) -> Path:
         _load_optimizer(optimizer, ckpt, state["optimizer"])
     criterion = Sam3Criterion(cfg.loss)
     mask_size = 4 * cfg.size.image_size // cfg.size.patch_size
-    log = (out / "log.jsonl").open("a")
+    log_path = out / "log.jsonl"
+    if log_path.exists():  # drop records past the checkpoint: they are about to be redone
+        kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= start]
+        log_path.write_text("".join(line + "\n" for line in kept))
+    log = log_path.open("a")
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", mininterval=10)
     t0 = time.time()
     for step in bar:
         rng = np.random.default_rng([cfg.seed, step])
-        batch = make_batch(rng, processor, cfg.images_per_batch, cfg.phrases_per_image, mask_size, cfg.side_range)
+        batch = make_batch(
+            rng, processor, cfg.images_per_batch, cfg.phrases_per_image, mask_size, cfg.side_range
+        )
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg) * group["mult"]
         (loss, parts), _ = batch_loss(model, batch, criterion)
@@ -209,7 +217,7 @@ def train(cfg: TrainConfig) -> Path:
         record["elapsed_s"] = round(time.time() - t0, 1)
         log.write(json.dumps(record) + "\n")
         log.flush()
-        bar.set_postfix(loss=f"{float(loss):.3f}")
+        bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
         if done % cfg.save_every == 0 or done == cfg.steps:
             _save(model, processor, optimizer, cfg, done, ckpt)
     log.close()

@@ -82,7 +82,9 @@ class Sam3Criterion:
 
         for layer in range(n_layers):
             last = layer == n_layers - 1
-            o2o = [hungarian(out.logits[layer, r], out.boxes[layer, r], targets[r].boxes) for r in range(n_rows)]
+            o2o = [
+                hungarian(out.logits[layer, r], out.boxes[layer, r], targets[r].boxes) for r in range(n_rows)
+            ]
             add("cls", self._classification(out, layer, targets, o2o, has_target) / num_targets)
             l1, giou = self._boxes(out, layer, targets, o2o)
             add("l1", l1 / num_targets)
@@ -90,7 +92,10 @@ class Sam3Criterion:
             if w.use_presence:
                 add("presence", F.binary_cross_entropy_with_logits(out.presence[layer], has_target.float()))
             if w.use_one_to_many and not last:
-                o2m = [one_to_many(out.logits[layer, r], out.boxes[layer, r], targets[r].boxes) for r in range(n_rows)]
+                o2m = [
+                    one_to_many(out.logits[layer, r], out.boxes[layer, r], targets[r].boxes)
+                    for r in range(n_rows)
+                ]
                 n_o2m = max(1.0, float(sum(len(q) for q, _ in o2m)))
                 add("o2m_cls", self._classification(out, layer, targets, o2m, has_target) / num_targets)
                 l1, giou = self._boxes(out, layer, targets, o2m)
@@ -122,7 +127,11 @@ class Sam3Criterion:
             rows += [r] * len(q)
             queries += list(q)
             tgts += list(t)
-        return torch.tensor(rows, dtype=torch.long), torch.tensor(queries, dtype=torch.long), torch.tensor(tgts)
+        return (
+            torch.tensor(rows, dtype=torch.long),
+            torch.tensor(queries, dtype=torch.long),
+            torch.tensor(tgts),
+        )
 
     def _classification(self, out, layer, targets, assignments, has_target) -> torch.Tensor:
         logits = out.logits[layer]
@@ -155,14 +164,19 @@ class Sam3Criterion:
         pred = out.masks[rows, queries]
         gt = torch.stack([targets[r].masks[t] for r, t in zip(rows.tolist(), tgts.tolist())]).to(pred.dtype)
         if gt.shape[-2:] != pred.shape[-2:]:
-            raise ValueError(f"target masks {tuple(gt.shape[-2:])} must match predictions {tuple(pred.shape[-2:])}")
+            raise ValueError(
+                f"target masks {tuple(gt.shape[-2:])} must match predictions {tuple(pred.shape[-2:])}"
+            )
         focal = sigmoid_focal(pred, gt).mean(dim=(-2, -1)).sum()
         return focal, dice(pred, gt).sum()
 
     def _semantic(self, out, targets) -> torch.Tensor:
         pred = out.semantic
         union = torch.stack(
-            [t.masks.amax(0) if len(t.masks) else torch.zeros(pred.shape[-2:], device=pred.device) for t in targets]
+            [
+                t.masks.amax(0) if len(t.masks) else torch.zeros(pred.shape[-2:], device=pred.device)
+                for t in targets
+            ]
         ).to(pred.dtype)
         bce = F.binary_cross_entropy_with_logits(pred, union)
         return bce + dice(pred, union).mean()

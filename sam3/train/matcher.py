@@ -26,7 +26,9 @@ def match_cost(
 
 
 @torch.no_grad()
-def hungarian(logits: torch.Tensor, boxes: torch.Tensor, gt_boxes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def hungarian(
+    logits: torch.Tensor, boxes: torch.Tensor, gt_boxes: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
     """One-to-one: (query indices, target indices)."""
     if len(gt_boxes) == 0:
         return np.zeros(0, int), np.zeros(0, int)

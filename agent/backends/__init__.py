@@ -1,0 +1,1 @@
+"""MLLM backends behind `agent.llm.ChatModel`."""

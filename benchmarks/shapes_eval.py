@@ -1,0 +1,92 @@
+"""How well a SAM 3 sees ShapesWorld, on held-out scenes: the bars of the bundled checkpoint.
+
+    python -m benchmarks.shapes_eval [--model DIR] [--scenes 100] [--json OUT]
+
+Reports instance F1 at mask IoU 0.5 and the mean matched mask IoU on simple phrases
+("<colour> <shape>", "<shape>"), COCO mask AP (pycocotools), the share of absent phrases
+(hard negatives) that return nothing above the threshold, and latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from sam3.evaluate import evaluate
+from sam3.session import ImageSession, Segmenter
+from shapesworld import generate
+
+HELD_OUT_SEED = 2_000_003
+BARS = {"f1@0.5": 0.90, "mean_matched_iou": 0.85, "absent_empty_rate": 0.95}
+
+
+def scenes(n: int, seed: int, renderer: str | None, side: tuple[int, int]):
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        w, h = (int(v) for v in rng.integers(side[0], side[1] + 1, 2))
+        yield generate(seed * 10_000 + i, renderer=renderer, width=w, height=h)
+
+
+def latency_ms(segmenter: Segmenter, n: int = 20) -> dict[str, float]:
+    """A fresh image and one phrase (what a first click costs), then each further phrase."""
+    first, more = [], []
+    for i, scene in enumerate(scenes(n + 2, HELD_OUT_SEED + 1, None, (480, 640))):
+        session = ImageSession(segmenter.loaded, Image.fromarray(scene.image))
+        t0 = time.perf_counter()
+        session.segment("red circle")
+        t1 = time.perf_counter()
+        session.segment("blue square")
+        t2 = time.perf_counter()
+        if i >= 2:  # warm-up
+            first.append(1e3 * (t1 - t0))
+            more.append(1e3 * (t2 - t1))
+    return {"image_plus_phrase_ms": float(np.median(first)), "extra_phrase_ms": float(np.median(more))}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="bundled", help="checkpoint directory (default: the bundled one)")
+    ap.add_argument("--scenes", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=HELD_OUT_SEED)
+    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    segmenter = Segmenter.load(args.model, device="cpu")
+    results = {"model": segmenter.loaded.source, "scenes": args.scenes, "seed": args.seed}
+    for renderer in ("pil", "cv2"):
+        results[renderer] = evaluate(
+            segmenter,
+            list(scenes(args.scenes // 2, args.seed, renderer, (128, 1024))),
+            seed=args.seed,
+            threshold=args.threshold,
+        )
+    results["latency"] = latency_ms(segmenter)
+    print(f"{'renderer':10} {'F1@0.5':>7} {'mIoU':>6} {'AP':>6} {'AP50':>6} {'absent∅':>8} {'pairs':>6}")
+    for r in ("pil", "cv2"):
+        m = results[r]
+        print(
+            f"{r:10} {m['f1@0.5']:7.3f} {m['mean_matched_iou']:6.3f} {m['AP']:6.3f} {m['AP50']:6.3f} "
+            f"{m['absent_empty_rate']:8.3f} {m['pairs']:6d}"
+        )
+    lat = results["latency"]
+    print(
+        f"latency: new image + 1 phrase {lat['image_plus_phrase_ms']:.0f} ms, "
+        f"each further phrase {lat['extra_phrase_ms']:.0f} ms (median, 2-core CPU)"
+    )
+    for key, bar in BARS.items():
+        worst = min(results[r][key] for r in ("pil", "cv2"))
+        print(f"bar {key} >= {bar}: {'PASS' if worst >= bar else 'FAIL'} ({worst:.3f})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Measuring a SAM 3 on ShapesWorld: instance F1 and matched mask IoU per phrase, COCO mask AP,
+and how often an absent phrase stays empty. Used by `benchmarks/shapes_eval.py` and the tests."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from pycocotools import mask as mask_utils
+from scipy.optimize import linear_sum_assignment
+
+from sam3.detections import Detections
+from sam3.session import ImageSession, Segmenter
+from shapesworld.phrases import all_phrases, hard_negatives
+from shapesworld.render import RenderedScene
+
+
+def mask_iou_matrix(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(P, G) mask IoU, computed on RLEs."""
+    if len(pred) == 0 or len(gt) == 0:
+        return np.zeros((len(pred), len(gt)))
+    p = mask_utils.encode(np.asfortranarray(pred.transpose(1, 2, 0).astype(np.uint8)))
+    g = mask_utils.encode(np.asfortranarray(gt.transpose(1, 2, 0).astype(np.uint8)))
+    return np.asarray(mask_utils.iou(p, g, [0] * len(g))).reshape(len(pred), len(gt))
+
+
+def match(pred: np.ndarray, gt: np.ndarray, thr: float = 0.5) -> list[float]:
+    """IoUs of the one-to-one matches (maximum total IoU) that reach `thr`."""
+    iou = mask_iou_matrix(pred, gt)
+    if iou.size == 0:
+        return []
+    rows, cols = linear_sum_assignment(-iou)
+    return [float(iou[r, c]) for r, c in zip(rows, cols) if iou[r, c] >= thr]
+
+
+@dataclass
+class PhraseEval:
+    """Counts over many (image, phrase) pairs."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    ious: list[float] = field(default_factory=list)
+    absent: int = 0
+    absent_empty: int = 0
+    coco_gt: list[dict] = field(default_factory=list)
+    coco_dt: list[dict] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
+
+    def add_positive(self, det: Detections, gt_masks: np.ndarray) -> None:
+        ious = match(det.masks, gt_masks)
+        self.tp += len(ious)
+        self.fp += len(det) - len(ious)
+        self.fn += len(gt_masks) - len(ious)
+        self.ious += ious
+        self._coco(det, gt_masks)
+
+    def add_absent(self, det: Detections) -> None:
+        self.absent += 1
+        self.absent_empty += int(len(det) == 0)
+        self.fp += len(det)
+        self._coco(det, np.zeros((0, *det.image_size), bool))
+
+    def _coco(self, det: Detections, gt_masks: np.ndarray) -> None:
+        """Each (image, phrase) pair is one COCO image with a single category."""
+        image_id = len(self.images) + 1
+        h, w = det.image_size
+        self.images.append({"id": image_id, "height": h, "width": w})
+        for m in gt_masks:
+            rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+            self.coco_gt.append(
+                {
+                    "id": len(self.coco_gt) + 1,
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "iscrowd": 0,
+                    "segmentation": rle,
+                    "area": float(mask_utils.area(rle)),
+                    "bbox": mask_utils.toBbox(rle).tolist(),
+                }
+            )
+        for rle, score in zip(det.to_rle(), det.scores):
+            self.coco_dt.append(
+                {"image_id": image_id, "category_id": 1, "segmentation": rle, "score": float(score)}
+            )
+
+    def coco_ap(self) -> dict[str, float]:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+
+        if not self.coco_dt or not self.coco_gt:
+            return {"AP": 0.0, "AP50": 0.0}
+        gt = COCO()
+        gt.dataset = {
+            "images": self.images,
+            "annotations": self.coco_gt,
+            "categories": [{"id": 1, "name": "p"}],
+        }
+        gt.createIndex()
+        dt = gt.loadRes([{**d, "segmentation": {**d["segmentation"]}} for d in self.coco_dt])
+        ev = COCOeval(gt, dt, "segm")
+        ev.params.maxDets = [1, 10, 100]
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        return {"AP": float(ev.stats[0]), "AP50": float(ev.stats[1])}
+
+    def summary(self) -> dict[str, float]:
+        f1 = 2 * self.tp / max(1, 2 * self.tp + self.fp + self.fn)
+        return {
+            "f1@0.5": f1,
+            "precision": self.tp / max(1, self.tp + self.fp),
+            "recall": self.tp / max(1, self.tp + self.fn),
+            "mean_matched_iou": float(np.mean(self.ious)) if self.ious else 0.0,
+            "absent_empty_rate": self.absent_empty / max(1, self.absent),
+            **self.coco_ap(),
+        }
+
+
+def simple_phrases(scene: RenderedScene, rng: np.random.Generator, max_absent: int = 4):
+    """The benchmark's phrases: every present "<colour> <shape>" and "<shape>", and as many hard negatives."""
+    ps = all_phrases(scene.shapes)
+    positives = {
+        p: idx
+        for p, idx in ps.positives.items()
+        if not p.endswith("s") and "shape" not in p and "object" not in p
+    }
+    negatives = [p for p in hard_negatives(scene.shapes) if not p.endswith("s")]
+    k = min(len(negatives), max(max_absent, len(positives) // 2))
+    absent = list(rng.choice(negatives, size=k, replace=False)) if k else []
+    return positives, absent
+
+
+def evaluate(segmenter: Segmenter, scenes: list[RenderedScene], seed: int = 0, threshold: float = 0.5):
+    """Per-phrase metrics over `scenes`, with all of a scene's phrases asked in one session."""
+    rng = np.random.default_rng(seed)
+    ev = PhraseEval()
+    latency = []
+    for scene in scenes:
+        from PIL import Image
+
+        positives, absent = simple_phrases(scene, rng)
+        phrases = list(positives) + absent
+        if not phrases:
+            continue
+        session = ImageSession(segmenter.loaded, Image.fromarray(scene.image))
+        t0 = time.perf_counter()
+        det = session.segment(phrases, threshold=threshold)
+        latency.append(1e3 * (time.perf_counter() - t0))
+        for p, idx in positives.items():
+            ev.add_positive(det.with_phrase(p), scene.masks[list(idx)])
+        for p in absent:
+            ev.add_absent(det.with_phrase(p))
+    out = ev.summary()
+    out["pairs"] = len(ev.images)
+    out["ms_per_image"] = float(np.mean(latency)) if latency else 0.0
+    return out

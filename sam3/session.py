@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from PIL import Image
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from sam3.detections import Detections
+from sam3.detections import Detections, boxes_from_masks
 from sam3.features import select_vision
 from sam3.loading import LoadedSam3, load_sam3
 from sam3.postprocess import clean
@@ -210,9 +210,13 @@ class ImageSession:
         masks = F.interpolate(logits[None], size=(h, w), mode="bilinear", align_corners=False)[0]
         masks = (masks.sigmoid() > mask_threshold).cpu().numpy()
         boxes = out.pred_boxes[rows, queries].float().cpu().numpy() * np.array([w, h, w, h], np.float32)
+        # The box head and the mask head are separate: report the box of the mask we return, so the
+        # two never disagree, and keep the predicted box only where the mask came out empty.
+        mask_boxes = boxes_from_masks(masks)
+        boxes = np.where(masks.any(axis=(1, 2))[:, None], mask_boxes, boxes.clip(0, [w, h, w, h]))
         return Detections(
             masks=masks,
-            boxes=boxes.clip(0, [w, h, w, h]).astype(np.float32),
+            boxes=boxes.astype(np.float32),
             scores=scores[rows, queries].numpy().astype(np.float32),
             phrases=[phrases[r] for r in rows.tolist()],
             image_size=self.size,

@@ -150,3 +150,12 @@ def test_lru_bounds_memory(loaded_tiny):
         seg.segment(Image.fromarray(np.full((40, 40, 3), v, np.uint8)), "x")
     stats = seg.cache_stats()
     assert stats.sessions == 2 and stats.nbytes <= per_image * 2.5
+
+
+def test_boxes_agree_with_masks(loaded_tiny, photo):
+    from sam3.detections import boxes_from_masks
+
+    det = ImageSession(loaded_tiny, photo).segment(["circle", "star"], threshold=0.0)
+    filled = det.masks.any(axis=(1, 2))
+    assert filled.any()
+    np.testing.assert_array_equal(det.boxes[filled], boxes_from_masks(det.masks[filled]))

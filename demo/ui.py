@@ -1,0 +1,58 @@
+"""`build_app()`: the whole Gradio app (Ask, Segment and Video tabs, and the `/segment` and `/ask` API)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from demo import api, tab_ask, tab_segment, tab_video
+from demo.export import sweep_stale
+from demo.models import Models
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+# Model work (SAM 3, local VLMs, waits on LLM servers) runs this many events at once; the rest wait in a
+# bounded queue, and a full queue turns new requests away rather than letting them pile up.
+MODEL_CONCURRENCY = int(os.environ.get("SAM3_DEMO_CONCURRENCY", "2"))
+QUEUE_MAX_SIZE = int(os.environ.get("SAM3_DEMO_QUEUE_SIZE", "32"))
+LIGHT_CONCURRENCY = 4  # everything else: redrawing a toggled mask, a box corner, checking an upload
+CACHE_SECONDS = 3600
+
+INTRO = """# SAM 3 Agent
+Ask for things in a picture the way you would ask a person, and get their masks. The agent turns the query
+into short noun phrases, asks **SAM 3** for every instance of each, and picks the answer by geometry (the
+offline spatial planner) or with a vision-language model."""
+
+
+def load_examples(directory: Path = EXAMPLES_DIR) -> list[dict]:
+    index = directory / "examples.json"
+    if not index.is_file():
+        return []
+    entries = json.loads(index.read_text())
+    return [dict(e, path=str(directory / e["file"])) for e in entries if (directory / e["file"]).is_file()]
+
+
+def build_app(models: Models | None = None, concurrency: int = MODEL_CONCURRENCY) -> gr.Blocks:
+    """The app; loads SAM 3 once (shared by every session) unless `models` is given."""
+    models = models if models is not None else Models.load()
+    sweep_stale()
+    examples = load_examples()
+    with gr.Blocks(title="SAM 3 Agent", delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as app:
+        gr.Markdown(INTRO)
+        gr.Markdown(
+            ("⚠️ " if models.fallback_reason or models.load_error else "") + models.banner(),
+            elem_id="model-banner",
+        )
+        with gr.Tabs():
+            with gr.Tab("Ask", id="ask"):
+                ask = tab_ask.layout([[e["path"], e["query"]] for e in examples])
+            with gr.Tab("Segment", id="segment"):
+                seg = tab_segment.layout([[e["path"], e["phrases"]] for e in examples])
+            with gr.Tab("Video", id="video"):
+                tab_video.layout()
+        api.register(models, concurrency)  # first, so that it gets the plain endpoint names
+        tab_ask.wire(ask, models, concurrency)
+        tab_segment.wire(seg, models, concurrency)
+    return app

@@ -1,0 +1,186 @@
+"""The app's named endpoints through `gradio_client`, on a real in-process server with the tiny SAM 3.
+
+The tiny random model scores near 0.25, so calls that need masks use threshold 0.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+
+import pytest
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from sam3.detections import Detections
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from demo.ui import EXAMPLES_DIR  # noqa: E402
+
+EXAMPLE = EXAMPLES_DIR / "leftmost_star.png"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(tiny_checkpoint):
+    from demo.models import Models
+    from demo.ui import build_app
+
+    demo = build_app(Models.load(tiny_checkpoint, device="cpu"))
+    port = _free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield demo, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app[1], verbose=False)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inputs")
+    (d / "notes.png").write_text("not a picture at all")
+    buf = io.BytesIO()
+    Image.open(EXAMPLE).save(buf, format="PNG")
+    (d / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 3])
+    Image.new("RGB", (4, 4), "red").save(d / "tiny.png")
+    return d
+
+
+def _check_detections(items: list[dict], size: tuple[int, int], phrases: set[str]) -> Detections:
+    for item in items:
+        assert item["phrase"] in phrases
+        assert 0.0 <= item["score"] <= 1.0
+        x0, y0, x1, y1 = item["box"]
+        assert 0 <= x0 <= x1 <= size[1] and 0 <= y0 <= y1 <= size[0]
+        assert mask_utils.decode(item["mask"]).shape == size
+    return Detections.from_json_list(items, size)
+
+
+def test_named_endpoints(client, app):
+    named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert set(named) == {"/segment", "/ask"}  # the UI's own events stay private
+    assert [p["parameter_name"] for p in named["/segment"]["parameters"]] == [
+        "image",
+        "phrases",
+        "threshold",
+        "boxes",
+    ]
+    assert [p["parameter_name"] for p in named["/ask"]["parameters"]] == [
+        "image",
+        "query",
+        "backend",
+        "threshold",
+        "api_key",
+    ]
+    # Stop cancels the running Ask event; every model event shares one bounded concurrency group.
+    deps = app[0].config["dependencies"]
+    assert any(d["cancels"] for d in deps)
+    model_fns = [f for f in app[0].fns.values() if f.concurrency_id == "sam3"]
+    assert {f.api_name for f in model_fns} >= {"segment", "ask"}
+    assert len(model_fns) >= 5 and all(
+        f.concurrency_limit == model_fns[0].concurrency_limit >= 1 for f in model_fns
+    )
+
+
+def test_segment(client):
+    out = client.predict(handle_file(str(EXAMPLE)), "star, circle", 0.0, "", api_name="/segment")
+    assert out["image"] == {"width": 640, "height": 480}
+    assert out["phrases"] == ["star", "circle"] and out["threshold"] == 0.0
+    det = _check_detections(out["detections"], (480, 640), {"star", "circle"})
+    assert len(det) >= 1
+    assert set(out["timing_ms"]) == {"encode_ms", "text_ms", "prompt_ms", "postprocess_ms"}
+    # Same image, other phrase and threshold: the shared session cache answers without encoding again.
+    again = client.predict(handle_file(str(EXAMPLE)), "red square", 0.0, "", api_name="/segment")
+    assert again["timing_ms"]["encode_ms"] == 0.0
+    high = client.predict(handle_file(str(EXAMPLE)), "star", 0.99, "", api_name="/segment")
+    assert high["detections"] == []
+
+
+def test_segment_with_exemplar_boxes(client):
+    out = client.predict(
+        handle_file(str(EXAMPLE)), "", 0.0, "300,100,420,240; 20,20,60,60,neg", api_name="/segment"
+    )
+    assert out["phrases"] == []
+    _check_detections(out["detections"], (480, 640), {"visual"})
+
+
+@pytest.mark.parametrize(
+    ("name", "phrases", "boxes", "message"),
+    [
+        ("notes.png", "star", "", "not an image: notes.png"),
+        ("cut.png", "star", "", "corrupt or truncated: cut.png"),
+        ("tiny.png", "star", "", "too small"),
+        (None, " , ", "", "at least one noun phrase"),
+        (None, "star", "1,2,3", "x0,y0,x1,y1"),
+        (None, "star", "5,5,1,1", "x1 > x0"),
+    ],
+)
+def test_segment_bad_input(client, files, name, phrases, boxes, message):
+    path = files / name if name else EXAMPLE
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(path)), phrases, 0.5, boxes, api_name="/segment")
+
+
+def test_ask_spatial(client):
+    out = client.predict(handle_file(str(EXAMPLE)), "the leftmost star", "spatial", 0.0, "", api_name="/ask")
+    assert out["query"] == "the leftmost star" and out["backend"] == "spatial"
+    assert out["image"] == {"name": "leftmost_star.png", "width": 640, "height": 480}
+    types = [s["type"] for s in out["steps"]]
+    assert types == ["thought", "tool_call", "tool_result", "final"]
+    assert out["steps"][1]["args"] == {"phrases": ["star"]}
+    assert out["sam3_calls"] == 1 and out["llm_calls"] == 0
+    answer = out["answer"]
+    assert answer["status"] in ("ok", "no_match")
+    det = _check_detections(answer["detections"], (480, 640), {"star"})
+    assert len(det) == (1 if out["steps"][2]["num_masks"] else 0)  # "the leftmost": one instance
+
+
+@pytest.mark.parametrize(
+    ("name", "query", "backend", "message"),
+    [
+        ("notes.png", "the leftmost star", "spatial", "not an image: notes.png"),
+        (None, "   ", "spatial", "type a query"),
+        (None, "star " * 200, "spatial", "too long"),
+        (None, "the leftmost star", "telepathy", "unknown LLM backend"),
+        (None, "the leftmost star", "openai:localhost#m", "http"),
+    ],
+)
+def test_ask_bad_input(client, files, name, query, backend, message):
+    path = files / name if name else EXAMPLE
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(path)), query, backend, 0.5, "", api_name="/ask")
+
+
+def test_ask_with_a_server_that_does_not_answer(client):
+    dead = f"openai:http://127.0.0.1:{_free_port()}/v1#some-vlm"
+    t0 = time.perf_counter()
+    # The planner cannot parse a question, so the agent asks the (absent) model server.
+    out = client.predict(
+        handle_file(str(EXAMPLE)),
+        "which shape looks out of place?",
+        dead,
+        0.5,
+        "sk-secret-123",
+        api_name="/ask",
+    )
+    assert time.perf_counter() - t0 < 30
+    assert out["answer"]["status"] == "error"
+    assert "model backend failed" in out["answer"]["message"]
+    assert "sk-secret-123" not in str(out)
+    # ... and the app keeps serving.
+    ok = client.predict(handle_file(str(EXAMPLE)), "star", 0.0, "", api_name="/segment")
+    assert ok["image"]["width"] == 640

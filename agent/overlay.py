@@ -140,7 +140,7 @@ def draw_overlay(
         return img
     img = _paint(img, detections, colour_ids, alpha)
     font = cv2.FONT_HERSHEY_SIMPLEX
-    scale = max(0.4, min(h, w) / 900)
+    scale = max(0.55, min(h, w) / 800)
     thick = max(1, int(round(scale * 2)))
     taken: list[tuple[int, int, int, int]] = []
     for i in range(n):

@@ -188,7 +188,9 @@ class Detections:
         keys = set(parts[0].data)
         for det in parts[1:]:
             if set(det.data) != keys:
-                raise ValueError(f"cannot merge detections with different data keys: {sorted(det.data)} != {sorted(keys)}")
+                raise ValueError(
+                    f"cannot merge detections with different data keys: {sorted(det.data)} != {sorted(keys)}"
+                )
         return cls(
             masks=np.concatenate([det.masks for det in parts]),
             boxes=np.concatenate([det.boxes for det in parts]),

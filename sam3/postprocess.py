@@ -55,14 +55,18 @@ def _intersections(det: Detections, indices: np.ndarray) -> tuple[np.ndarray, np
     if not len(indices):
         return np.zeros((0, 0)), np.zeros(0)
     rles = [mask_utils.encode(det.masks[i : i + 1].view(np.uint8).transpose(2, 1, 0))[0] for i in indices]
-    areas = np.asarray(mask_utils.area(rles), dtype=np.float64).reshape(len(rles))
+    # Areas from the masks: pycocotools' `area` overflows on 256+ RLEs under NumPy 2.
+    areas = np.array([np.count_nonzero(det.masks[i]) for i in indices], dtype=np.float64)
     # With every "ground truth" marked crowd, pycocotools returns intersection / area(row mask).
-    ratio = np.asarray(mask_utils.iou(rles, rles, [1] * len(rles)), dtype=np.float64).reshape(len(rles), len(rles))
+    ratio = np.asarray(mask_utils.iou(rles, rles, [1] * len(rles)), dtype=np.float64).reshape(
+        len(rles), len(rles)
+    )
     return np.rint(ratio * areas[:, None]), areas
 
 
-def _greedy_keep(det: Detections, indices: np.ndarray, overlap: np.ndarray, limit: float,
-                 class_agnostic: bool) -> np.ndarray:
+def _greedy_keep(
+    det: Detections, indices: np.ndarray, overlap: np.ndarray, limit: float, class_agnostic: bool
+) -> np.ndarray:
     """Visit ``indices`` best score first, dropping any whose overlap with an already kept one exceeds limit.
 
     Returns the kept subset of ``indices`` in their original order.

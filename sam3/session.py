@@ -75,6 +75,26 @@ class _Stopwatch:
             )
 
 
+def upsample_masks(
+    logits: torch.Tensor, size: tuple[int, int], threshold: float = 0.5, chunk_pixels: int = 1 << 25
+) -> np.ndarray:
+    """(N, h, w) mask logits to (N, H, W) bool at the image's size, a few masks at a time.
+
+    Thresholding the logits at logit(threshold) skips a sigmoid over full-size masks, and chunks
+    bound the float temporaries (about 128 MB) whatever the image size or number of masks.
+    """
+    h, w = size
+    cut = float(np.log(threshold / (1 - threshold)))
+    out = np.empty((len(logits), h, w), bool)
+    step = max(1, chunk_pixels // (h * w))
+    for i in range(0, len(logits), step):
+        up = F.interpolate(
+            logits[i : i + step, None].float(), size=(h, w), mode="bilinear", align_corners=False
+        )
+        out[i : i + step] = (up[:, 0] > cut).cpu().numpy()
+    return out
+
+
 def image_key(image: Image.Image) -> str:
     """Content hash: the same pixels give the same session whatever object or file they came from."""
     arr = np.asarray(image)
@@ -102,11 +122,8 @@ class ImageSession:
     def nbytes(self) -> int:
         if self._vision is None:
             return 0
-        tensors = [
-            self._vision.last_hidden_state,
-            *self._vision.fpn_hidden_states,
-            *self._vision.fpn_position_encoding,
-        ]
+        # position encodings depend on the input size only (shared by every image): not counted
+        tensors = [self._vision.last_hidden_state, *self._vision.fpn_hidden_states]
         return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
     def vision(self, timing: Timing | None = None):
@@ -206,9 +223,8 @@ class ImageSession:
             return Detections.empty(self.size)
         order = torch.argsort(scores[rows, queries], descending=True)
         rows, queries = rows[order], queries[order]
-        logits = out.pred_masks[rows.to(out.pred_masks.device), queries.to(out.pred_masks.device)].float()
-        masks = F.interpolate(logits[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-        masks = (masks.sigmoid() > mask_threshold).cpu().numpy()
+        logits = out.pred_masks[rows.to(out.pred_masks.device), queries.to(out.pred_masks.device)]
+        masks = upsample_masks(logits, (h, w), mask_threshold)
         boxes = out.pred_boxes[rows, queries].float().cpu().numpy() * np.array([w, h, w, h], np.float32)
         # The box head and the mask head are separate: report the box of the mask we return, so the
         # two never disagree, and keep the predicted box only where the mask came out empty.

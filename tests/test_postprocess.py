@@ -25,8 +25,13 @@ def dets(*items):
     if not items:
         return Detections.empty(SIZE)
     masks = np.stack([m for m, _, _ in items])
-    return Detections(masks=masks, boxes=boxes_from_masks(masks), scores=[s for _, s, _ in items],
-                      phrases=[p for _, _, p in items], image_size=SIZE)
+    return Detections(
+        masks=masks,
+        boxes=boxes_from_masks(masks),
+        scores=[s for _, s, _ in items],
+        phrases=[p for _, _, p in items],
+        image_size=SIZE,
+    )
 
 
 BIG = rect(0, 0, 40, 40)  # 1600 px
@@ -60,10 +65,12 @@ def test_clean_equals_the_chain_of_public_filters(seed, class_agnostic):
         h, w = rng.integers(0, 30, 2)
         items.append((rect(y0, x0, y0 + h, x0 + w), float(rng.random()), str(rng.choice(["a", "b"]))))
     det = dets(*items)
-    expected = remove_duplicates(mask_nms(remove_empty(threshold(det, 0.3), 5), 0.6, class_agnostic), 0.7,
-                                 class_agnostic).sort_by_score()
-    result = clean(det, score_threshold=0.3, min_area=5, nms_iou=0.6, dedupe_overlap=0.7,
-                   class_agnostic=class_agnostic)
+    expected = remove_duplicates(
+        mask_nms(remove_empty(threshold(det, 0.3), 5), 0.6, class_agnostic), 0.7, class_agnostic
+    ).sort_by_score()
+    result = clean(
+        det, score_threshold=0.3, min_area=5, nms_iou=0.6, dedupe_overlap=0.7, class_agnostic=class_agnostic
+    )
     assert len(expected) < len(det)
     np.testing.assert_array_equal(result.scores, expected.scores)
     np.testing.assert_array_equal(result.masks, expected.masks)
@@ -170,8 +177,10 @@ RAW = [
         ({"score_threshold": None}, [0.9, 0.8, 0.3]),
         ({"min_area": None, "nms_iou": None, "dedupe_overlap": None}, [0.95, 0.9, 0.8, 0.7, 0.6]),
         ({"class_agnostic": True, "score_threshold": 0.0}, [0.9, 0.8]),
-        ({"score_threshold": None, "nms_iou": None, "dedupe_overlap": None, "min_area": None},
-         [0.95, 0.9, 0.8, 0.7, 0.6, 0.3]),
+        (
+            {"score_threshold": None, "nms_iou": None, "dedupe_overlap": None, "min_area": None},
+            [0.95, 0.9, 0.8, 0.7, 0.6, 0.3],
+        ),
     ],
 )
 def test_clean_chains_steps_and_sorts_by_score(kwargs, expected_scores):
@@ -185,3 +194,20 @@ def test_clean_does_not_modify_its_input():
     clean(det)
     assert len(det) == len(RAW)
     np.testing.assert_array_equal(det.masks, before)
+
+
+def test_nms_handles_hundreds_of_masks():
+    rng = np.random.default_rng(0)
+    masks = np.zeros((300, 40, 40), bool)
+    for i in range(300):
+        x, y = rng.integers(0, 30, 2)
+        masks[i, y : y + 10, x : x + 10] = True
+    det = Detections(
+        masks=masks,
+        boxes=boxes_from_masks(masks),
+        scores=rng.random(300).astype(np.float32),
+        phrases=["p"] * 300,
+        image_size=(40, 40),
+    )
+    kept = clean(det, score_threshold=None, nms_iou=0.5, dedupe_overlap=None)
+    assert 0 < len(kept) < 300

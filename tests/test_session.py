@@ -159,3 +159,18 @@ def test_boxes_agree_with_masks(loaded_tiny, photo):
     filled = det.masks.any(axis=(1, 2))
     assert filled.any()
     np.testing.assert_array_equal(det.boxes[filled], boxes_from_masks(det.masks[filled]))
+
+
+def test_upsampling_in_chunks_equals_one_pass():
+    import torch
+
+    from sam3.session import upsample_masks
+
+    logits = torch.randn(7, 16, 16)
+    whole = upsample_masks(logits, (50, 70), 0.5)
+    chunked = upsample_masks(logits, (50, 70), 0.5, chunk_pixels=2 * 50 * 70)
+    reference = (
+        torch.nn.functional.interpolate(logits[:, None], size=(50, 70), mode="bilinear").sigmoid()[:, 0] > 0.5
+    )
+    np.testing.assert_array_equal(whole, chunked)
+    np.testing.assert_array_equal(whole, reference.numpy())

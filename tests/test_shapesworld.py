@@ -111,3 +111,15 @@ def test_phrases_pick_exactly_what_they_name(seed):
 def test_unknown_renderer():
     with pytest.raises(ValueError):
         render(plain_scene(0), "opengl")
+
+
+def test_heldout_renderer_draws_the_same_truth_differently():
+    from shapesworld.render import RENDERERS, render
+    from shapesworld.scene import sample_scene
+
+    scene = sample_scene(np.random.default_rng(9), width=160, height=120, n_shapes=5)
+    held = render(scene, renderer="heldout", seed=1)
+    pil = render(scene, renderer="pil", seed=1)
+    np.testing.assert_array_equal(held.masks, pil.masks)
+    assert np.abs(held.image.astype(int) - pil.image.astype(int)).mean() > 1
+    assert "heldout" not in RENDERERS, "never drawn by generate() or training"

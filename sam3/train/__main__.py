@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 from sam3.train.loop import TrainConfig, train
 from sam3.train.losses import LossWeights
@@ -21,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval-every", type=int, default=d.eval_every)
     ap.add_argument("--save-every", type=int, default=d.save_every)
     ap.add_argument("--threads", type=int, default=d.threads)
+    ap.add_argument("--resume-from", help="a saved training state (checkpoint with optimizer) to continue from "
+                    "when --out has none yet, e.g. train_state/sam3-shapes")
     ap.add_argument("--no-one-to-many", action="store_true", help="ablation: drop the one-to-many branch")
     ap.add_argument("--no-presence", action="store_true", help="ablation: drop the presence loss")
     a = ap.parse_args(argv)
@@ -38,6 +42,10 @@ def main(argv: list[str] | None = None) -> None:
         threads=a.threads,
         loss=loss,
     )
+    ckpt = Path(cfg.out_dir) / "checkpoint"
+    if a.resume_from and not (ckpt / "trainer_state.json").exists():
+        shutil.copytree(a.resume_from, ckpt)
+        print(f"resuming from {a.resume_from}")
     print(f"checkpoint: {train(cfg)}")
 
 

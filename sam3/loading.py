@@ -100,13 +100,45 @@ def hub_unavailable_reason(repo_id: str) -> str | None:
     return None
 
 
-def _load(
-    source: str, device: torch.device, dtype: torch.dtype, local_only: bool
-) -> tuple[Sam3Model, Sam3Processor]:
-    kwargs = {"local_files_only": local_only, "token": None if local_only else _hub_token()}
-    model = Sam3Model.from_pretrained(source, dtype=dtype, use_safetensors=True, **kwargs)
-    processor = Sam3Processor.from_pretrained(source, **kwargs)
+def _load(src: ModelSource, device: torch.device, dtype: torch.dtype) -> tuple[Sam3Model, Sam3Processor]:
+    kwargs = src.hub_kwargs()
+    model = Sam3Model.from_pretrained(src.path, dtype=dtype, use_safetensors=True, **kwargs)
+    processor = Sam3Processor.from_pretrained(src.path, **kwargs)
     return model.to(device).eval(), processor
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a checkpoint will be loaded from: a directory or a Hub id, and whether offline."""
+
+    path: str
+    local_only: bool
+    fallback_reason: str | None = None
+
+    def hub_kwargs(self) -> dict:
+        return {"local_files_only": self.local_only, "token": None if self.local_only else _hub_token()}
+
+
+def resolve_source(model: str | os.PathLike | None = None, fallback: bool = True) -> ModelSource:
+    """`model` (Hub id or directory; default `$SAM3_MODEL` or facebook/sam3), or the bundled
+    checkpoint when a Hub id cannot be loaded and `fallback` is set. Never waits on the network
+    for more than a few seconds."""
+    source = str(model or os.environ.get("SAM3_MODEL") or HUB_MODEL)
+    path = Path(source).expanduser()
+    if path.is_dir() or source.startswith((".", "/", "~")) or source == "bundled":
+        path = BUNDLED_DIR if source == "bundled" else path
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"no SAM 3 checkpoint at {path} (expected config.json and model.safetensors)")
+        return ModelSource(str(path), True)
+    reason = hub_unavailable_reason(source)
+    if reason is None:
+        return ModelSource(source, _cached_locally(source) and _is_offline())
+    if not fallback:
+        raise ModelLoadError(f"cannot load {source}: {reason}")
+    if not (BUNDLED_DIR / "config.json").is_file():
+        raise ModelLoadError(f"cannot load {source}: {reason}; and no bundled checkpoint at {BUNDLED_DIR}")
+    log.warning("%s; using the bundled ShapesWorld checkpoint instead", reason)
+    return ModelSource(str(BUNDLED_DIR), True, fallback_reason=reason)
 
 
 def load_sam3(
@@ -115,31 +147,9 @@ def load_sam3(
     dtype: torch.dtype | None = None,
     fallback: bool = True,
 ) -> LoadedSam3:
-    """Loads `model` (Hub id or directory; default `$SAM3_MODEL` or facebook/sam3).
-
-    A Hub id that cannot be loaded falls back to the bundled checkpoint when `fallback`.
-    """
+    """The image model and processor from `resolve_source(model, fallback)`."""
     device = torch.device(device) if device is not None else default_device()
     dtype = dtype or default_dtype(device)
-    source = str(model or os.environ.get("SAM3_MODEL") or HUB_MODEL)
-    path = Path(source).expanduser()
-    if path.is_dir() or source.startswith((".", "/", "~")) or source == "bundled":
-        path = BUNDLED_DIR if source == "bundled" else path
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(
-                f"no SAM 3 checkpoint at {path} (expected config.json and model.safetensors)"
-            )
-        m, p = _load(str(path), device, dtype, local_only=True)
-        return LoadedSam3(m, p, str(path), device, dtype)
-
-    reason = hub_unavailable_reason(source)
-    if reason is None:
-        m, p = _load(source, device, dtype, local_only=_cached_locally(source) and _is_offline())
-        return LoadedSam3(m, p, source, device, dtype)
-    if not fallback:
-        raise ModelLoadError(f"cannot load {source}: {reason}")
-    if not (BUNDLED_DIR / "config.json").is_file():
-        raise ModelLoadError(f"cannot load {source}: {reason}; and no bundled checkpoint at {BUNDLED_DIR}")
-    log.warning("%s; using the bundled ShapesWorld checkpoint instead", reason)
-    m, p = _load(str(BUNDLED_DIR), device, dtype, local_only=True)
-    return LoadedSam3(m, p, str(BUNDLED_DIR), device, dtype, fallback_reason=reason)
+    src = resolve_source(model, fallback)
+    m, p = _load(src, device, dtype)
+    return LoadedSam3(m, p, src.path, device, dtype, fallback_reason=src.fallback_reason)

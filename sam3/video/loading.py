@@ -34,16 +34,12 @@ from transformers import (
 from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
 
 from sam3.loading import (
-    BUNDLED_DIR,
-    HUB_MODEL,
     LoadedSam3,
     ModelLoadError,
-    _cached_locally,
-    _hub_token,
-    _is_offline,
+    ModelSource,
     default_device,
     default_dtype,
-    hub_unavailable_reason,
+    resolve_source,
 )
 from sam3.video.config import tracker_config_for, tracker_incompatibility, video_config
 
@@ -97,39 +93,6 @@ class LoadedTrackerVideo:
         return int(self.image_processor.size["height"])
 
 
-@dataclass
-class _Source:
-    path: str  # directory or Hub id
-    local_only: bool
-    fallback_reason: str | None = None
-
-
-def resolve_source(model: str | os.PathLike | None, fallback: bool = True) -> _Source:
-    """Where to load from, with the same rules as `sam3.loading.load_sam3`."""
-    source = str(model or os.environ.get("SAM3_MODEL") or HUB_MODEL)
-    path = Path(source).expanduser()
-    if path.is_dir() or source.startswith((".", "/", "~")) or source == "bundled":
-        path = BUNDLED_DIR if source == "bundled" else path
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(
-                f"no SAM 3 checkpoint at {path} (expected config.json and model.safetensors)"
-            )
-        return _Source(str(path), True)
-    reason = hub_unavailable_reason(source)
-    if reason is None:
-        return _Source(source, _cached_locally(source) and _is_offline())
-    if not fallback:
-        raise ModelLoadError(f"cannot load {source}: {reason}")
-    if not (BUNDLED_DIR / "config.json").is_file():
-        raise ModelLoadError(f"cannot load {source}: {reason}; and no bundled checkpoint at {BUNDLED_DIR}")
-    log.warning("%s; using the bundled ShapesWorld checkpoint instead", reason)
-    return _Source(str(BUNDLED_DIR), True, fallback_reason=reason)
-
-
-def _kwargs(src: _Source) -> dict:
-    return {"local_files_only": src.local_only, "token": None if src.local_only else _hub_token()}
-
-
 def video_processors(directory: str, **kwargs) -> tuple[Sam3VideoProcessor, Sam3TrackerVideoProcessor]:
     """Both video processors, built from the checkpoint's image processor and tokenizer.
 
@@ -146,9 +109,9 @@ def video_processors(directory: str, **kwargs) -> tuple[Sam3VideoProcessor, Sam3
     return text, clicks
 
 
-def _model_type(src: _Source) -> str:
+def _model_type(src: ModelSource) -> str:
     try:
-        return AutoConfig.from_pretrained(src.path, **_kwargs(src)).model_type
+        return AutoConfig.from_pretrained(src.path, **src.hub_kwargs()).model_type
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot read the config of {src.path}: {exc}") from None
 
@@ -189,7 +152,7 @@ def load_video_sam3(
     device = torch.device(device) if device is not None else default_device()
     dtype = dtype or default_dtype(device)
     src = resolve_source(model, fallback)
-    kwargs = _kwargs(src)
+    kwargs = src.hub_kwargs()
     text_proc, _ = video_processors(src.path, **kwargs)
     common = {
         "processor": text_proc,
@@ -238,9 +201,7 @@ def load_video_sam3(
         raise ModelLoadError(f"{src.path} cannot host SAM 3's tracker: {reason}")
     if mode == "associate" or reason:
         note = associate_note(src.path, f"{reason}" if reason else "associate mode was asked for")
-        return LoadedVideoSam3(
-            None, mode="associate", tracker_trained=False, note=note, detector=detector, **common
-        )
+        return LoadedVideoSam3(None, mode="associate", tracker_trained=False, note=note, detector=detector, **common)
     video = Sam3VideoModel(video_config(det.config)).to(dtype)
     video.detector_model.load_state_dict(det.state_dict())
     video = video.to(device).eval()
@@ -264,7 +225,7 @@ def load_tracker_video(
     device = torch.device(device) if device is not None else default_device()
     dtype = dtype or default_dtype(device)
     src = resolve_source(model, fallback)
-    kwargs = _kwargs(src)
+    kwargs = src.hub_kwargs()
     text_proc, proc = video_processors(src.path, **kwargs)
     model_type = _model_type(src)
     if model_type == "sam3_video":

@@ -117,9 +117,7 @@ def prepare_request(
     if not 0.0 <= float(threshold) <= 1.0:
         raise DemoInputError(f"the score threshold must be in [0, 1], got {threshold}")
     llm = models.chat_model(spec, api_key)
-    agent = Agent(
-        llm=llm, spatial=llm is None or bool(fast_path), budget=Budget(), threshold=float(threshold)
-    )
+    agent = Agent(llm=llm, spatial=llm is None or bool(fast_path), budget=Budget(), threshold=float(threshold))
     return AskRequest(prepared, query, agent)
 
 
@@ -187,9 +185,7 @@ class _Chat:
             content: list = [f"📎 **{ev.tool}**: {_bullets(ev.text)}"]
             if ev.image is not None:
                 self.images += 1
-                content.append(
-                    {"path": write_png(self.folder, f"step_{self.images:02d}_{ev.tool}.png", ev.image)}
-                )
+                content.append({"path": write_png(self.folder, f"step_{self.images:02d}_{ev.tool}.png", ev.image)})
             self.messages.append({"role": "assistant", "content": content})
         elif isinstance(ev, Notice):
             icon = {"info": "ℹ️", "warning": "⚠️", "error": "❌"}.get(ev.level, "ℹ️")

@@ -59,9 +59,7 @@ class SessionFiles:
         self._count = 0
         self._lock = threading.Lock()
 
-    def __deepcopy__(
-        self, memo
-    ):  # gr.State deep-copies its initial value per session: give each a new folder
+    def __deepcopy__(self, memo):  # gr.State deep-copies its initial value per session: give each a new folder
         return SessionFiles()
 
     def new_folder(self, kind: str, keep: int = KEEP_FOLDERS) -> Path:

@@ -75,9 +75,7 @@ def parse_phrases(text: str | None, allow_empty: bool = False) -> list[str]:
         raise DemoInputError(f"too many phrases ({len(phrases)}, at most {MAX_PHRASES})")
     long = [p for p in phrases if len(p) > MAX_PHRASE_CHARS]
     if long:
-        raise DemoInputError(
-            f"phrases must be short (at most {MAX_PHRASE_CHARS} characters): {long[0][:40]!r}..."
-        )
+        raise DemoInputError(f"phrases must be short (at most {MAX_PHRASE_CHARS} characters): {long[0][:40]!r}...")
     return phrases
 
 

@@ -31,9 +31,7 @@ WIDTH, HEIGHT = 640, 480
 MIN_SHAPES, MAX_SHAPES = 5, 8
 
 
-def _count(
-    shapes: list[Shape], kind: str | None = None, colour: str | None = None, not_colour: str | None = None
-):
+def _count(shapes: list[Shape], kind: str | None = None, colour: str | None = None, not_colour: str | None = None):
     return sum(
         (kind is None or s.kind == kind)
         and (colour is None or s.colour == colour)
@@ -58,18 +56,12 @@ SPECS = (
         "square, red square",
         lambda s: _count(s, "square", "red") >= 1 and _count(s, "square", not_colour="red") >= 2,
     ),
-    ExampleSpec(
-        "two_largest_circles", "the two largest circles", "circle", lambda s: _count(s, "circle") >= 3
-    ),
+    ExampleSpec("two_largest_circles", "the two largest circles", "circle", lambda s: _count(s, "circle") >= 3),
     ExampleSpec(
         "triangle_closest_to_blue",
         "the triangle closest to the blue shape",
         "triangle, blue shape",
-        lambda s: (
-            _count(s, "triangle") >= 2
-            and _count(s, colour="blue") == 1
-            and _count(s, "triangle", "blue") == 0
-        ),
+        lambda s: _count(s, "triangle") >= 2 and _count(s, colour="blue") == 1 and _count(s, "triangle", "blue") == 0,
     ),
 )
 
@@ -104,9 +96,7 @@ def oracle_answer(scene: RenderedScene, query: str) -> Detections:
 
 def find_scene(spec: ExampleSpec, start: int = FIRST_SEED) -> tuple[int, RenderedScene, int]:
     for seed in range(start, start + MAX_TRIES):
-        scene = generate(
-            seed, renderer="pil", width=WIDTH, height=HEIGHT, max_shapes=MAX_SHAPES, effects=False
-        )
+        scene = generate(seed, renderer="pil", width=WIDTH, height=HEIGHT, max_shapes=MAX_SHAPES, effects=False)
         if not MIN_SHAPES <= len(scene.shapes) <= MAX_SHAPES or not spec.fits(scene.shapes):
             continue
         answer = oracle_answer(scene, spec.query)

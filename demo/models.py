@@ -50,6 +50,20 @@ class Models:
             log.error("no SAM 3 model: %s", exc)
             return cls(None, load_error=str(exc))
 
+    _video: object | None = field(default=None, repr=False)
+
+    def video(self):
+        """The video model (detector + tracker, or detector association), loaded on first use."""
+        if self.segmenter is None:
+            raise DemoInputError(f"no SAM 3 model is loaded: {self.load_error}")
+        with self._lock:
+            if self._video is None:
+                from sam3.video.loading import load_video_sam3
+
+                loaded = self.segmenter.loaded
+                self._video = load_video_sam3(loaded.source, device=loaded.device, dtype=loaded.dtype)
+            return self._video
+
     @property
     def fallback_reason(self) -> str | None:
         return self.segmenter.loaded.fallback_reason if self.segmenter else None
@@ -102,11 +116,7 @@ class Models:
                             self._vlms.pop(next(iter(self._vlms)))
                         self._vlms[spec] = make_backend(spec)
                     return self._vlms[spec]
-            return (
-                make_backend(spec, api_key=api_key or None)
-                if spec.startswith("openai:")
-                else make_backend(spec)
-            )
+            return make_backend(spec, api_key=api_key or None) if spec.startswith("openai:") else make_backend(spec)
         except ValueError as exc:
             raise DemoInputError(str(exc)) from None
 

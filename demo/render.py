@@ -41,25 +41,17 @@ def tight(detections: Detections) -> Detections:
     )
 
 
-def selection_overlay(
-    image: Image.Image | np.ndarray, detections: Detections, selected: Sequence[bool]
-) -> np.ndarray:
+def selection_overlay(image: Image.Image | np.ndarray, detections: Detections, selected: Sequence[bool]) -> np.ndarray:
     """Selected masks filled and numbered in their colours; the others outlined in grey, still numbered."""
     img = as_array(image)
     detections = tight(detections)
     on = [i for i, s in enumerate(selected) if s]
     off = [i for i, s in enumerate(selected) if not s]
-    out = (
-        draw_overlay(img, detections[on], labels=[str(i + 1) for i in on], colour_ids=on)
-        if on
-        else img.copy()
-    )
+    out = draw_overlay(img, detections[on], labels=[str(i + 1) for i in on], colour_ids=on) if on else img.copy()
     h, w = out.shape[:2]
     thick = max(1, round(min(h, w) / 300))
     for i in off:
-        contours, _ = cv2.findContours(
-            detections.masks[i].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
-        )
+        contours, _ = cv2.findContours(detections.masks[i].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, (40, 40, 40), thick + 2, cv2.LINE_AA)
         cv2.drawContours(out, contours, -1, OFF_COLOUR, thick, cv2.LINE_AA)
         _tag(out, str(i + 1), detections.masks[i], detections.boxes[i])
@@ -69,11 +61,7 @@ def selection_overlay(
 def _tag(img: np.ndarray, text: str, mask: np.ndarray, box: np.ndarray) -> None:
     """A grey number tag at the mask's centroid, for masks that are not in the answer."""
     ys, xs = np.nonzero(mask)
-    cx, cy = (
-        (int(xs.mean()), int(ys.mean()))
-        if len(xs)
-        else (int(box[0] + box[2]) // 2, int(box[1] + box[3]) // 2)
-    )
+    cx, cy = (int(xs.mean()), int(ys.mean())) if len(xs) else (int(box[0] + box[2]) // 2, int(box[1] + box[3]) // 2)
     h, w = img.shape[:2]
     scale = max(0.4, min(h, w) / 900)
     thick = max(1, round(scale * 2))
@@ -81,14 +69,10 @@ def _tag(img: np.ndarray, text: str, mask: np.ndarray, box: np.ndarray) -> None:
     x0 = min(max(cx - tw // 2 - 3, 0), max(w - tw - 6, 0))
     y0 = min(max(cy - th // 2 - 3, 0), max(h - th - base - 6, 0))
     cv2.rectangle(img, (x0, y0), (x0 + tw + 6, y0 + th + base + 6), (90, 90, 90), -1)
-    cv2.putText(
-        img, text, (x0 + 3, y0 + 3 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, OFF_COLOUR, thick, cv2.LINE_AA
-    )
+    cv2.putText(img, text, (x0 + 3, y0 + 3 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, OFF_COLOUR, thick, cv2.LINE_AA)
 
 
-def draw_boxes(
-    image: np.ndarray, boxes: Sequence[BoxPrompt], pending: tuple[float, float] | None = None
-) -> np.ndarray:
+def draw_boxes(image: np.ndarray, boxes: Sequence[BoxPrompt], pending: tuple[float, float] | None = None) -> np.ndarray:
     """Exemplar boxes (green positive, red negative) and the first corner of a box being drawn."""
     out = np.array(image, copy=True)
     h, w = out.shape[:2]

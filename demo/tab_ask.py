@@ -58,9 +58,7 @@ def _backend_markdown() -> str:
 def layout(examples: list[list[str]]) -> AskTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
-            image = image_input(
-                label="Image", sources=["upload", "clipboard"], height=300, elem_id="ask-image"
-            )
+            image = image_input(label="Image", sources=["upload", "clipboard"], height=300, elem_id="ask-image")
             query = gr.Textbox(
                 label="Query",
                 placeholder="the leftmost star · every square except the red ones",
@@ -71,19 +69,13 @@ def layout(examples: list[list[str]]) -> AskTab:
             with gr.Row():
                 run = gr.Button("Run", variant="primary", elem_id="ask-run")
                 stop = gr.Button("Stop", variant="stop", elem_id="ask-stop")
-            backend = gr.Radio(
-                list(BACKENDS), value=SPATIAL, label="Reasoning backend", elem_id="ask-backend"
-            )
+            backend = gr.Radio(list(BACKENDS), value=SPATIAL, label="Reasoning backend", elem_id="ask-backend")
             with gr.Accordion("Backends on this machine", open=False):
                 gr.Markdown(_backend_markdown(), elem_id="ask-backend-status")
             with gr.Group(visible=False) as local_box:
-                model_id = gr.Textbox(
-                    DEFAULT_VLM, label="VLM model id or local directory", elem_id="ask-vlm-id"
-                )
+                model_id = gr.Textbox(DEFAULT_VLM, label="VLM model id or local directory", elem_id="ask-vlm-id")
             with gr.Group(visible=False) as openai_box:
-                url = gr.Textbox(
-                    label="Server base URL", placeholder="http://localhost:8000/v1", elem_id="ask-url"
-                )
+                url = gr.Textbox(label="Server base URL", placeholder="http://localhost:8000/v1", elem_id="ask-url")
                 model_name = gr.Textbox(
                     label="Model name", placeholder="Qwen/Qwen2.5-VL-7B-Instruct", elem_id="ask-model-name"
                 )
@@ -109,9 +101,7 @@ def layout(examples: list[list[str]]) -> AskTab:
                     examples_per_page=8,
                 )
         with gr.Column(scale=6):
-            chat = gr.Chatbot(
-                label="Agent trace", height=380, elem_id="ask-chat", group_consecutive_messages=False
-            )
+            chat = gr.Chatbot(label="Agent trace", height=380, elem_id="ask-chat", group_consecutive_messages=False)
             status = gr.Markdown(
                 "Upload an image (or pick an example), type a query and press **Run**.", elem_id="ask-status"
             )
@@ -157,9 +147,7 @@ def wire(tab: AskTab, models: Models, concurrency: int) -> None:
     def on_backend(choice: str):
         return gr.update(visible=choice == LOCAL_VLM), gr.update(visible=choice == OPENAI)
 
-    def on_run(
-        image, query, choice, model_id, url, model_name, api_key, fast_path, threshold, state: AskState
-    ):
+    def on_run(image, query, choice, model_id, url, model_name, api_key, fast_path, threshold, state: AskState):
         try:
             spec = backend_spec(choice, model_id, url, model_name)
             request = prepare_request(models, state.image(image), query, spec, api_key, threshold, fast_path)
@@ -216,12 +204,8 @@ def wire(tab: AskTab, models: Models, concurrency: int) -> None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), state
         return update.overlay, update.legend, f"{update.status}\n\n_{message}._", update.downloads, state
 
-    tab.image.upload(
-        on_upload, [tab.image, tab.state], [tab.image, tab.status, tab.state], api_visibility="private"
-    )
-    tab.backend.change(
-        on_backend, tab.backend, [tab.local_box, tab.openai_box], api_visibility="private", queue=False
-    )
+    tab.image.upload(on_upload, [tab.image, tab.state], [tab.image, tab.status, tab.state], api_visibility="private")
+    tab.backend.change(on_backend, tab.backend, [tab.local_box, tab.openai_box], api_visibility="private", queue=False)
     inputs = [
         tab.image,
         tab.query,

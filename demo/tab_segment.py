@@ -37,18 +37,14 @@ class SegmentTab:
 def layout(examples: list[list[str]]) -> SegmentTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=4):
-            image = image_input(
-                label="Image", sources=["upload", "clipboard"], height=300, elem_id="seg-image"
-            )
+            image = image_input(label="Image", sources=["upload", "clipboard"], height=300, elem_id="seg-image")
             phrases = gr.Textbox(
                 label="Noun phrases (comma or newline separated)",
                 placeholder="red circle, square",
                 lines=2,
                 elem_id="seg-phrases",
             )
-            threshold = gr.Slider(
-                0.0, 1.0, value=0.5, step=0.01, label="Score threshold", elem_id="seg-threshold"
-            )
+            threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Score threshold", elem_id="seg-threshold")
             box_kind = gr.Radio(
                 [POSITIVE, NEGATIVE],
                 value=POSITIVE,
@@ -69,9 +65,7 @@ def layout(examples: list[list[str]]) -> SegmentTab:
                 elem_id="seg-canvas",
             )
             boxes_info = gr.Markdown("No exemplar boxes.", elem_id="seg-boxes")
-            status = gr.Markdown(
-                "Upload an image, type noun phrases and press **Segment**.", elem_id="seg-status"
-            )
+            status = gr.Markdown("Upload an image, type noun phrases and press **Segment**.", elem_id="seg-status")
             legend = gr.HTML(elem_id="seg-legend")
             files = gr.File(
                 label="Downloads: COCO JSON (RLE), PNG masks (zip), overlay",
@@ -80,9 +74,7 @@ def layout(examples: list[list[str]]) -> SegmentTab:
                 elem_id="seg-files",
             )
     state = gr.State(SegmentState(), delete_callback=lambda s: s.files.cleanup())
-    return SegmentTab(
-        image, phrases, threshold, box_kind, clear, run, canvas, boxes_info, status, legend, files, state
-    )
+    return SegmentTab(image, phrases, threshold, box_kind, clear, run, canvas, boxes_info, status, legend, files, state)
 
 
 def wire(tab: SegmentTab, models: Models, concurrency: int) -> None:

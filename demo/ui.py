@@ -51,8 +51,9 @@ def build_app(models: Models | None = None, concurrency: int = MODEL_CONCURRENCY
             with gr.Tab("Segment", id="segment"):
                 seg = tab_segment.layout([[e["path"], e["phrases"]] for e in examples])
             with gr.Tab("Video", id="video"):
-                tab_video.layout()
+                vid = tab_video.layout()
         api.register(models, concurrency)  # first, so that it gets the plain endpoint names
         tab_ask.wire(ask, models, concurrency)
         tab_segment.wire(seg, models, concurrency)
+        tab_video.wire(vid, models, concurrency)
     return app

@@ -111,8 +111,7 @@ def displayed_image(page, selector: str) -> np.ndarray:
 def click_pixel(page, selector: str, x: float, y: float) -> None:
     """Click image pixel (x, y) of an <img> drawn with object-fit contain / scale-down, centred."""
     page.wait_for_function(
-        "(sel) => { const el = document.querySelector(sel); "
-        "return el && el.complete && el.naturalWidth > 0; }",
+        "(sel) => { const el = document.querySelector(sel); return el && el.complete && el.naturalWidth > 0; }",
         arg=selector,
     )
     box, nw, nh, fit = page.evaluate(
@@ -183,9 +182,7 @@ def test_ask_run_toggle_and_export(page, tmp_path):
     assert page.locator("#ask-chat [data-testid=bot] img").count() >= 1  # the tool result's overlay, inline
     page.wait_for_selector("#ask-result img")
     shot(page, tmp_path, "02_ask_answer")
-    page.evaluate(
-        "document.querySelectorAll('#ask-chat *').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })"
-    )
+    page.evaluate("document.querySelectorAll('#ask-chat *').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
     page.locator("#ask-chat").screenshot(path=str(tmp_path / "02b_ask_trace_top.png"))
     shutil.copy(tmp_path / "02b_ask_trace_top.png", SCREENS / "02b_ask_trace_top.png")
 
@@ -208,8 +205,7 @@ def test_ask_run_toggle_and_export(page, tmp_path):
         old_href = page.get_attribute(coco_link, "href")
         click_pixel(page, "#ask-result img", x, y)
         page.wait_for_function(
-            "([sel, old]) => { const a = document.querySelector(sel); "
-            "return a && a.getAttribute('href') !== old; }",
+            "([sel, old]) => { const a = document.querySelector(sel); return a && a.getAttribute('href') !== old; }",
             arg=[coco_link, old_href],
         )
         status = page.inner_text("#ask-status")
@@ -268,12 +264,8 @@ def test_bad_upload_and_video_tab(page, tmp_path):
     assert "not an image: holiday.png" in page.inner_text("#ask-status")
     page.fill("#ask-query textarea", "the leftmost star")
     page.click("#ask-run")
-    page.wait_for_function(
-        "document.querySelector('#ask-status')?.innerText.includes('upload an image first')"
-    )
+    page.wait_for_function("document.querySelector('#ask-status')?.innerText.includes('upload an image first')")
     shot(page, tmp_path, "05_bad_upload")
-    page.click("button[role=tab]:has-text('Video')")
-    assert "not implemented" in page.inner_text("#video-missing")
 
 
 def _use_server(page, url: str, key: str) -> None:
@@ -300,9 +292,7 @@ def test_ask_with_a_vlm_server(page, tmp_path):
         page.fill("#ask-query textarea", "the leftmost star")
         _use_server(page, server.url, "sk-test-secret")
         page.click("#ask-run")
-        page.wait_for_function(
-            "document.querySelector('#ask-status')?.innerText.includes('mask(s) selected')"
-        )
+        page.wait_for_function("document.querySelector('#ask-status')?.innerText.includes('mask(s) selected')")
         texts = " ".join(page.locator("#ask-chat [data-testid=bot]").all_inner_texts())
         assert "First find every star" in texts and "furthest to the left" in texts
         titles = page.locator("#ask-chat .thought-group .title").all_inner_texts()
@@ -329,15 +319,28 @@ def test_stop_cancels_a_run(page, tmp_path):
         page.wait_for_function("document.querySelector('#ask-status')?.innerText.includes('Running')")
         page.wait_for_function("() => true", polling=500, timeout=1500)
         page.click("#ask-stop")
-        page.wait_for_function(
-            "document.querySelector('#ask-status')?.innerText.includes('Stopped')", timeout=5000
-        )
+        page.wait_for_function("document.querySelector('#ask-status')?.innerText.includes('Stopped')", timeout=5000)
         assert "Stopped" in page.locator("#ask-chat [data-testid=bot]").last.inner_text()
         shot(page, tmp_path, "07_ask_stopped")
         assert not page.locator("#ask-result img").count()
         # The app keeps serving: the next run (spatial) answers at once.
         page.click("#ask-backend label:has-text('spatial (no model)')")
         page.click("#ask-run")
-        page.wait_for_function(
-            "document.querySelector('#ask-status')?.innerText.includes('mask(s) selected')"
-        )
+        page.wait_for_function("document.querySelector('#ask-status')?.innerText.includes('mask(s) selected')")
+
+
+def test_video_tab_tracks_a_clip(page, tmp_path):
+    from shapesworld.video import render_video, sample_video, write_mp4
+
+    clip = tmp_path / "shapes.mp4"
+    write_mp4(render_video(sample_video(4, width=96, height=64, fps=10, seconds=2.0)).frames, clip, fps=10)
+    page.get_by_role("tab", name="Video").click()
+    page.set_input_files("#video-input input[type=file]", str(clip))
+    page.wait_for_selector("#video-input video")
+    page.fill("#video-phrases textarea", "red circle, star")
+    page.click("#video-run")
+    page.wait_for_function("document.querySelector('#video-status')?.innerText.includes('Tracked')")
+    page.wait_for_selector("#video-result video")
+    assert "20 frame(s)" in page.locator("#video-status").inner_text()
+    assert page.locator("#video-files a").count() >= 1
+    shot(page, tmp_path, "08_video_tracked")

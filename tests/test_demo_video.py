@@ -1,0 +1,64 @@
+"""The Video tab's logic on a generated ShapesWorld clip: overlay mp4 and tracking JSON, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import decord
+import pytest
+
+from demo.models import DemoInputError, Models
+from demo.video import VideoState, track_video
+from shapesworld.video import render_video, sample_video, write_mp4
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    video = render_video(sample_video(4, width=96, height=64, fps=10, seconds=2.0))
+    path = tmp_path_factory.mktemp("clip") / "shapes.mp4"
+    write_mp4(video.frames, path, fps=10)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def models(tiny_checkpoint):
+    return Models.load(tiny_checkpoint, device="cpu")
+
+
+def test_tracks_a_clip_into_an_overlay_and_json(models, clip):
+    seen = []
+    res = track_video(
+        models,
+        VideoState(),
+        clip,
+        "red circle, star",
+        stride=2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    overlay = decord.VideoReader(res.overlay_path)
+    assert len(overlay) == 10 and overlay[0].shape == (64, 96, 3)
+    tracks = json.loads(open(res.json_path).read())
+    assert tracks["video"]["width"] == 96 and len(tracks["frames"]) == 10
+    assert [f["index"] for f in tracks["frames"]] == list(range(0, 20, 2))
+    assert seen and seen[-1][0] == 10
+    assert "frame(s)" in res.status
+
+
+@pytest.mark.parametrize(
+    "path, phrases, start, end, message",
+    [
+        (None, "star", None, None, "upload a video"),
+        ("clip", "  ", None, None, "noun phrase"),
+        ("clip", "star", 1.5, 0.5, "must come after"),
+        ("clip", "star", "abc", None, "number of seconds"),
+        ("text", "star", None, None, "not a video"),
+    ],
+)
+def test_bad_input_is_a_sentence(models, clip, tmp_path, path, phrases, start, end, message):
+    if path == "clip":
+        path = clip
+    elif path == "text":
+        path = str(tmp_path / "notes.mp4")
+        open(path, "w").write("not a video")
+    with pytest.raises(DemoInputError, match=message):
+        track_video(models, VideoState(), path, phrases, start, end)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from agent.events import AgentRun, FinalEvent, Notice, Thought, ToolCallEvent, ToolResultEvent
 from agent.llm import LLMError, make_backend
 from agent.loop import Agent, Budget, run_to_end
-from sam3.cli import EXIT_BAD_INPUT, UsageError, write_json
-from sam3.image_io import ImageLoadError, load_image
-from sam3.loading import ModelLoadError
+from sam3.cli import UsageError, run_cli, write_json
+from sam3.image_io import load_image
 from sam3.session import Segmenter
 
 
@@ -66,9 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="python -m agent", description="Referring segmentation with SAM 3 as a tool."
-    )
+    ap = argparse.ArgumentParser(prog="python -m agent", description="Referring segmentation with SAM 3 as a tool.")
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="answer one query on one image")
     run.add_argument("--image", required=True)
@@ -78,9 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="spatial",
         help="spatial (default, no model), transformers:<model id or dir>, or openai:<base url>#<model>",
     )
-    run.add_argument(
-        "--no-fast-path", action="store_true", help="send every query to the MLLM, even parseable ones"
-    )
+    run.add_argument("--no-fast-path", action="store_true", help="send every query to the MLLM, even parseable ones")
     run.add_argument("--model", help="SAM 3 Hub id or directory (default as for python -m sam3)")
     run.add_argument("--device")
     run.add_argument("--threshold", type=float, default=0.5)
@@ -93,16 +87,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (UsageError, ImageLoadError, ModelLoadError, LLMError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    return run_cli(build_parser(), argv, errors=(LLMError,))

@@ -30,9 +30,7 @@ def parse_box(text: str) -> BoxPrompt:
     """`x0,y0,x1,y1` or `x0,y0,x1,y1,neg` (pixels of the original image)."""
     parts = [p.strip() for p in text.split(",")]
     negative = len(parts) == 5 and parts[4].lower() in ("neg", "negative", "0", "-")
-    if len(parts) not in (4, 5) or (
-        len(parts) == 5 and not negative and parts[4].lower() not in ("pos", "1", "+")
-    ):
+    if len(parts) not in (4, 5) or (len(parts) == 5 and not negative and parts[4].lower() not in ("pos", "1", "+")):
         raise UsageError(f"--box must be x0,y0,x1,y1[,neg], got {text!r}")
     try:
         coords = tuple(float(p) for p in parts[:4])
@@ -71,9 +69,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     loaded = load_sam3(args.model, device=args.device)
     if loaded.fallback_reason:
-        print(
-            f"note: {loaded.fallback_reason}; using the bundled checkpoint {loaded.source}", file=sys.stderr
-        )
+        print(f"note: {loaded.fallback_reason}; using the bundled checkpoint {loaded.source}", file=sys.stderr)
     load_ms = 1e3 * (time.perf_counter() - t0)
     h, w = image.height, image.width
     for b in boxes:
@@ -132,20 +128,23 @@ def cmd_track(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-objects must be at least 1, got {args.max_objects}")
     if args.max_seconds < 0:
         raise UsageError(f"--max-seconds must be positive (0 for no limit), got {args.max_seconds}")
-    for flag, out in (("--overlay", args.overlay), ("--json", args.json), ("--masklets", args.masklets),
-                      ("--ytvis", args.ytvis)):
+    for flag, out in (
+        ("--overlay", args.overlay),
+        ("--json", args.json),
+        ("--masklets", args.masklets),
+        ("--ytvis", args.ytvis),
+    ):
         if out and out != "-" and Path(out).is_dir():
             raise UsageError(f"{flag} {out} is a directory; give a file name")
-    reader = VideoReader(args.video, start=args.start, end=args.end, stride=args.stride,
-                         max_seconds=args.max_seconds or None)
+    reader = VideoReader(
+        args.video, start=args.start, end=args.end, stride=args.stride, max_seconds=args.max_seconds or None
+    )
     hf_logging.set_verbosity_error()  # per-frame "hitting max_num_objects" warnings are not for users
     t0 = time.perf_counter()
     loaded = load_video_sam3(args.model, device=args.device, mode=args.mode)
     load_ms = 1e3 * (time.perf_counter() - t0)
     if loaded.fallback_reason:
-        print(
-            f"note: {loaded.fallback_reason}; using the bundled checkpoint {loaded.source}", file=sys.stderr
-        )
+        print(f"note: {loaded.fallback_reason}; using the bundled checkpoint {loaded.source}", file=sys.stderr)
     if loaded.note:
         print(f"note: {loaded.note}", file=sys.stderr)
     video = {
@@ -155,8 +154,14 @@ def cmd_track(args: argparse.Namespace) -> int:
     recorder = TrackRecorder(video, prompts)
     t1 = time.perf_counter()
     results = track_text(
-        reader, prompts, loaded, threshold=args.threshold, new_object_threshold=args.new_threshold,
-        max_objects=args.max_objects, hotstart=not args.no_hotstart, progress=_progress_printer(args.quiet),
+        reader,
+        prompts,
+        loaded,
+        threshold=args.threshold,
+        new_object_threshold=args.new_threshold,
+        max_objects=args.max_objects,
+        hotstart=not args.no_hotstart,
+        progress=_progress_printer(args.quiet),
     )
     recorder.extend(results)
     track_ms = 1e3 * (time.perf_counter() - t1)
@@ -177,35 +182,27 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="python -m sam3", description="SAM 3 concept segmentation from the shell."
-    )
+    ap = argparse.ArgumentParser(prog="python -m sam3", description="SAM 3 concept segmentation from the shell.")
     sub = ap.add_subparsers(dest="command", required=True)
-    seg = sub.add_parser(
-        "segment", help="find every instance of noun phrases (and/or exemplar boxes) in an image"
-    )
+    seg = sub.add_parser("segment", help="find every instance of noun phrases (and/or exemplar boxes) in an image")
     seg.add_argument("--image", required=True, help="image file")
     seg.add_argument("--prompt", action="append", help="noun phrase; repeat for several")
     seg.add_argument("--box", action="append", help="exemplar box x0,y0,x1,y1[,neg] in pixels; repeatable")
     seg.add_argument(
         "--model",
-        help="Hub id or checkpoint directory (default: $SAM3_MODEL, facebook/sam3, "
-        "else the bundled checkpoint)",
+        help="Hub id or checkpoint directory (default: $SAM3_MODEL, facebook/sam3, else the bundled checkpoint)",
     )
     seg.add_argument("--threshold", type=float, default=0.5, help="minimum score (default 0.5)")
     seg.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     seg.add_argument("--json", help="output file (default: stdout)")
     seg.set_defaults(func=cmd_segment)
 
-    trk = sub.add_parser(
-        "track", help="find and track every instance of noun phrases through a video (SAM 3 video)"
-    )
+    trk = sub.add_parser("track", help="find and track every instance of noun phrases through a video (SAM 3 video)")
     trk.add_argument("--video", required=True, help="video file (mp4, mov, mkv, webm ...)")
     trk.add_argument("--prompt", action="append", help="noun phrase; repeat for several")
     trk.add_argument(
         "--model",
-        help="Hub id or checkpoint directory (default: $SAM3_MODEL, facebook/sam3, "
-        "else the bundled checkpoint)",
+        help="Hub id or checkpoint directory (default: $SAM3_MODEL, facebook/sam3, else the bundled checkpoint)",
     )
     trk.add_argument("--json", help="results file (default: stdout)")
     trk.add_argument("--overlay", help="write an mp4 with the tracked masks drawn, colours fixed per id")
@@ -215,21 +212,23 @@ def build_parser() -> argparse.ArgumentParser:
     trk.add_argument("--end", help="end frame, exclusive: a frame number or seconds (default: the end)")
     trk.add_argument("--stride", type=int, default=1, help="track every K-th frame (default 1)")
     trk.add_argument(
-        "--max-seconds", type=float, default=30.0,
+        "--max-seconds",
+        type=float,
+        default=30.0,
         help="refuse ranges longer than this many seconds (default 30, SAM 3's video length; 0: no limit)",
     )
     trk.add_argument("--threshold", type=float, help="detection score to keep (default: the model's, 0.5)")
-    trk.add_argument(
-        "--new-threshold", type=float, help="score to start a new object (default: the model's, 0.7)"
-    )
+    trk.add_argument("--new-threshold", type=float, help="score to start a new object (default: the model's, 0.7)")
     trk.add_argument("--max-objects", type=int, help="most objects tracked at once")
     trk.add_argument(
-        "--mode", choices=["auto", "sam3", "associate"], default="auto",
-        help="sam3: SAM 3's tracker; associate: detector on each frame + mask matching "
-        "(auto: sam3 if possible)",
+        "--mode",
+        choices=["auto", "sam3", "associate"],
+        default="auto",
+        help="sam3: SAM 3's tracker; associate: detector on each frame + mask matching (auto: sam3 if possible)",
     )
     trk.add_argument(
-        "--no-hotstart", action="store_true",
+        "--no-hotstart",
+        action="store_true",
         help="output each frame at once (skips SAM 3's removal of tracks that fail in their first frames)",
     )
     trk.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
@@ -238,17 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None, errors: tuple[type[Exception], ...] = ()) -> int:
+    """Runs the chosen subcommand; bad input becomes exit 2 and one `error:` line, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    args = build_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, ImageLoadError, ModelLoadError, ValueError) as exc:
+    except (UsageError, ImageLoadError, ModelLoadError, ValueError, *errors) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(build_parser(), argv)

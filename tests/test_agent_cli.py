@@ -1,0 +1,81 @@
+"""`python -m agent run`: the documented JSON, progress on stderr, and one line for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agent.cli import main
+
+
+@pytest.fixture
+def image_file(tmp_path):
+    path = tmp_path / "scene.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (70, 90, 3), dtype=np.uint8)).save(path)
+    return str(path)
+
+
+def test_run_writes_the_documented_json(tiny_checkpoint, image_file, tmp_path, capsys):
+    out = tmp_path / "run.json"
+    rc = main(
+        [
+            "run",
+            "--image",
+            image_file,
+            "--query",
+            "the two largest stars",
+            "--model",
+            tiny_checkpoint,
+            "--threshold",
+            "0",
+            "--json",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    run = json.loads(out.read_text())
+    assert run["query"] == "the two largest stars" and run["backend"] == "spatial"
+    assert run["answer"]["status"] == "ok" and len(run["answer"]["detections"]) == 2
+    for det in run["answer"]["detections"]:
+        assert det["mask"]["size"] == [70, 90] and det["phrase"] == "stars"
+    assert run["llm_calls"] == 0 and run["sam3_calls"] == 1
+    assert {"total", "llm", "sam3"} <= set(run["timing_ms"])
+    assert [s["type"] for s in run["steps"]] == ["thought", "tool_call", "tool_result", "final"]
+    assert "answer: ok, 2 mask(s)" in capsys.readouterr().err
+
+
+def test_unparseable_query_without_a_model_is_an_error_answer(tiny_checkpoint, image_file, capsys):
+    assert (
+        main(
+            [
+                "run",
+                "--image",
+                image_file,
+                "--query",
+                "what is the meaning of this picture?",
+                "--model",
+                tiny_checkpoint,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    run = json.loads(capsys.readouterr().out)
+    assert run["answer"]["status"] == "error" and "MLLM backend" in run["answer"]["message"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--query", "  "], "--query must not be empty"),
+        (["--query", "x", "--llm", "gpt"], "unknown LLM backend"),
+        (["--query", "x", "--llm", "openai:http://127.0.0.1:1/v1"], "openai:<base url>#<model>"),
+    ],
+)
+def test_bad_input(tiny_checkpoint, image_file, capsys, args, message):
+    assert main(["run", "--image", image_file, "--model", tiny_checkpoint, *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]

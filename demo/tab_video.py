@@ -31,7 +31,7 @@ class VideoTab:
     state: gr.State
 
 
-def layout() -> VideoTab:
+def layout(examples: list[list[str]] = ()) -> VideoTab:
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column():
@@ -44,6 +44,8 @@ def layout() -> VideoTab:
                 end = gr.Number(label="End (s, 0 = to the end)", value=None, minimum=0, elem_id="video-end")
                 stride = gr.Slider(1, 10, value=1, step=1, label="Every n-th frame", elem_id="video-stride")
             run = gr.Button("Track", variant="primary", elem_id="video-run")
+            if examples:
+                gr.Examples(examples, [video, phrases], label="Examples (ShapesWorld clips)")
         with gr.Column():
             status = gr.Markdown("Upload a video and type a phrase.", elem_id="video-status")
             result = gr.Video(label="Tracked objects", interactive=False, elem_id="video-result")

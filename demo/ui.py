@@ -26,8 +26,8 @@ into short noun phrases, asks **SAM 3** for every instance of each, and picks th
 offline spatial planner) or with a vision-language model."""
 
 
-def load_examples(directory: Path = EXAMPLES_DIR) -> list[dict]:
-    index = directory / "examples.json"
+def load_examples(directory: Path = EXAMPLES_DIR, index: str = "examples.json") -> list[dict]:
+    index = directory / index
     if not index.is_file():
         return []
     entries = json.loads(index.read_text())
@@ -51,7 +51,7 @@ def build_app(models: Models | None = None, concurrency: int = MODEL_CONCURRENCY
             with gr.Tab("Segment", id="segment"):
                 seg = tab_segment.layout([[e["path"], e["phrases"]] for e in examples])
             with gr.Tab("Video", id="video"):
-                vid = tab_video.layout()
+                vid = tab_video.layout([[e["path"], e["phrases"]] for e in load_examples(index="videos.json")])
         api.register(models, concurrency)  # first, so that it gets the plain endpoint names
         tab_ask.wire(ask, models, concurrency)
         tab_segment.wire(seg, models, concurrency)

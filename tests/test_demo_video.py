@@ -62,3 +62,14 @@ def test_bad_input_is_a_sentence(models, clip, tmp_path, path, phrases, start, e
         open(path, "w").write("not a video")
     with pytest.raises(DemoInputError, match=message):
         track_video(models, VideoState(), path, phrases, start, end)
+
+
+def test_shipped_video_examples_decode_and_are_listed():
+    from demo.ui import load_examples
+
+    examples = load_examples(index="videos.json")
+    assert len(examples) == 2
+    for e in examples:
+        reader = decord.VideoReader(e["path"])
+        assert len(reader) == 40 and reader[0].shape == (240, 320, 3)
+        assert e["phrases"]

@@ -33,11 +33,7 @@ def perfect_outputs(gt_boxes, query_order, n_queries=5, size=16, present=True) -
         logits[0, 0, q] = BIG
         boxes[q] = gt_boxes[t]
         masks[0, q] = _box_mask(gt_boxes[t], size) * 40 - 20
-    union = (
-        torch.stack([_box_mask(b, size) for b in gt_boxes]).amax(0)
-        if len(gt_boxes)
-        else torch.zeros(size, size)
-    )
+    union = torch.stack([_box_mask(b, size) for b in gt_boxes]).amax(0) if len(gt_boxes) else torch.zeros(size, size)
     return LayerOutputs(
         logits=logits,
         boxes=boxes[None, None],
@@ -87,9 +83,7 @@ def test_absent_phrase_trains_presence_only():
     out.logits[:] = BIG  # confident queries are not punished: presence carries absence
     _, parts = Sam3Criterion()(out, [target(torch.zeros(0, 4))])
     assert parts["cls"] == 0.0 and parts["presence"] < 1e-3
-    _, parts = Sam3Criterion()(
-        perfect_outputs(torch.zeros(0, 4), [], present=True), [target(torch.zeros(0, 4))]
-    )
+    _, parts = Sam3Criterion()(perfect_outputs(torch.zeros(0, 4), [], present=True), [target(torch.zeros(0, 4))])
     assert parts["presence"] > 5
 
 
@@ -100,9 +94,7 @@ def test_presence_ablation_drops_the_term():
 
 
 def test_one_to_many_gives_each_target_several_queries():
-    boxes = torch.tensor(
-        [[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.5, 0.52], [0.1, 0.12, 0.48, 0.5], [0.6, 0.6, 0.9, 0.9]]
-    )
+    boxes = torch.tensor([[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.5, 0.52], [0.1, 0.12, 0.48, 0.5], [0.6, 0.6, 0.9, 0.9]])
     logits = torch.zeros(4)
     q, t = one_to_many(logits, boxes, GT[:1], k=4, min_iou=0.4)
     assert sorted(q.tolist()) == [0, 1, 2] and set(t.tolist()) == {0}
@@ -182,3 +174,31 @@ def test_learning_rate_schedule(step, expected):
     from sam3.train.loop import TrainConfig, lr_at
 
     assert lr_at(step, TrainConfig(lr=0.5)) == pytest.approx(expected, rel=1e-3)
+
+
+def test_sigterm_saves_and_stops(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "from dataclasses import replace\n"
+        "from sam3.configs import TINY\n"
+        "from sam3.train.loop import TrainConfig, train\n"
+        f"cfg = TrainConfig(out_dir={str(tmp_path / 'run')!r}, steps=10_000, images_per_batch=1, phrases_per_image=1,"
+        " eval_every=10_000, save_every=10_000, side_range=(64, 64), size=replace(TINY, image_size=64), warmup=1)\n"
+        "train(cfg)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path / "run" / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 2):
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    state = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())
+    assert 2 <= state["step"] < 10_000
+    assert "stopped by signal" in out

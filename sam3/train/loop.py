@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -87,9 +89,7 @@ def _save(model, processor, optimizer, cfg: TrainConfig, step: int, directory: P
         tensors[f"{pid}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
     save_file(tensors, str(tmp / "optimizer.safetensors"))
     config = asdict(cfg)
-    (tmp / "trainer_state.json").write_text(
-        json.dumps({"step": step, "config": config, "optimizer": meta}, indent=1)
-    )
+    (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "config": config, "optimizer": meta}, indent=1))
     if directory.exists():
         old = directory.with_name(directory.name + ".old")
         directory.rename(old)
@@ -169,6 +169,24 @@ def _greedy_matches(pred: torch.Tensor, gt: torch.Tensor, thr: float = 0.5) -> i
         n += 1
 
 
+class _StopFlag:
+    """SIGTERM/SIGINT finish the current step, save, and stop: a stopped run resumes where it was."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, *_):
+        self.requested = True
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def train(cfg: TrainConfig) -> Path:
     """Trains (or resumes) into `cfg.out_dir`; returns the checkpoint directory."""
     torch.set_num_threads(cfg.threads)
@@ -195,13 +213,12 @@ def train(cfg: TrainConfig) -> Path:
         kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= start]
         log_path.write_text("".join(line + "\n" for line in kept))
     log = log_path.open("a")
+    stop = _StopFlag()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", mininterval=10)
     t0 = time.time()
     for step in bar:
         rng = np.random.default_rng([cfg.seed, step])
-        batch = make_batch(
-            rng, processor, cfg.images_per_batch, cfg.phrases_per_image, mask_size, cfg.side_range
-        )
+        batch = make_batch(rng, processor, cfg.images_per_batch, cfg.phrases_per_image, mask_size, cfg.side_range)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg) * group["mult"]
         (loss, parts), _ = batch_loss(model, batch, criterion)
@@ -218,8 +235,12 @@ def train(cfg: TrainConfig) -> Path:
         log.write(json.dumps(record) + "\n")
         log.flush()
         bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
-        if done % cfg.save_every == 0 or done == cfg.steps:
+        if done % cfg.save_every == 0 or done == cfg.steps or stop.requested:
             _save(model, processor, optimizer, cfg, done, ckpt)
+        if stop.requested:
+            bar.write(f"stopped by signal at step {done}; checkpoint saved")
+            break
+    stop.restore()
     log.close()
     return ckpt
 

@@ -51,6 +51,17 @@ class Models:
             return cls(None, load_error=str(exc))
 
     _video: object | None = field(default=None, repr=False)
+    _refiner: object | None = field(default=None, repr=False)
+
+    def refiner(self):
+        """SAM 3's tracker for click refinement on images, loaded on first use."""
+        segmenter = self.require_segmenter()
+        with self._lock:
+            if self._refiner is None:
+                from sam3.refine import Refiner
+
+                self._refiner = Refiner(segmenter.loaded)
+            return self._refiner
 
     def video(self):
         """The video model (detector + tracker, or detector association), loaded on first use."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from agent.overlay import draw_overlay
@@ -17,6 +18,7 @@ from demo.inputs import PreparedImage, parse_boxes, parse_phrases, prepare_image
 from demo.models import DemoInputError, Models
 from demo.render import as_array, draw_boxes, legend_html, tight, timing_markdown
 from sam3.detections import Detections
+from sam3.refine import Click
 from sam3.session import BoxPrompt, Timing
 
 MIN_BOX_SIDE = 2.0
@@ -30,12 +32,14 @@ class SegmentState:
     image_path: str | None = None
     prepared: PreparedImage | None = None
     boxes: list[BoxPrompt] = field(default_factory=list)
+    clicks: list[Click] = field(default_factory=list)  # refinement points of the object being refined
     pending: tuple[float, float] | None = None
     overlay: np.ndarray | None = None  # the last result without boxes drawn on it
 
     def set_image(self, path: str | None) -> PreparedImage | None:
         """Loads a new upload (clearing boxes and results); `DemoInputError` when it is not a usable image."""
         self.image_path, self.prepared, self.boxes, self.pending, self.overlay = path, None, [], None, None
+        self.clicks = []
         if path is None:
             return None
         self.prepared = prepare_image(path)
@@ -53,7 +57,13 @@ class SegmentState:
         if self.prepared is None:
             return None
         base = self.overlay if self.overlay is not None else as_array(self.prepared.image)
-        return draw_boxes(base, self.boxes, self.pending)
+        canvas = draw_boxes(base, self.boxes, self.pending)
+        radius = max(3, min(canvas.shape[:2]) // 120)
+        for c in self.clicks:  # refinement points: green adds, red removes
+            colour = (40, 200, 60) if c.positive else (230, 40, 40)
+            cv2.circle(canvas, (int(c.x), int(c.y)), radius, colour, -1, cv2.LINE_AA)
+            cv2.circle(canvas, (int(c.x), int(c.y)), radius, (255, 255, 255), 1, cv2.LINE_AA)
+        return canvas
 
     def boxes_text(self) -> str:
         if not self.boxes and self.pending is None:
@@ -81,8 +91,35 @@ def add_corner(state: SegmentState, x: float, y: float, positive: bool) -> str:
 
 
 def clear_boxes(state: SegmentState) -> str:
-    state.boxes, state.pending = [], None
+    state.boxes, state.pending, state.clicks = [], None, []
     return state.boxes_text()
+
+
+@gpu
+def refine_click(models: Models, state: SegmentState, x: float, y: float, positive: bool) -> tuple[Detections, str]:
+    """A refinement point: SAM 3's tracker turns all points so far into one mask (no re-encoding)."""
+    if state.prepared is None:
+        raise DemoInputError("upload an image first (or pick an example)")
+    state.clicks.append(Click(float(x), float(y), positive=bool(positive)))
+    refiner = models.refiner()
+    session = models.require_segmenter().session(state.prepared.image)
+    try:
+        det = refiner.refine(session, state.clicks)
+    except ValueError as exc:
+        state.clicks.pop()
+        raise DemoInputError(str(exc)) from None
+    state.overlay = draw_overlay(state.prepared.image, tight(det))
+    pos = sum(c.positive for c in state.clicks)
+    status = (
+        f"**Refined mask** from {pos} positive / {len(state.clicks) - pos} negative point(s), "
+        f"score {float(det.scores[0]):.2f}. Clear to start a new object."
+    )
+    if not refiner.trained:
+        status += (
+            "\n\n⚠️ This checkpoint has no trained tracker: its point decoder is untrained, so refined masks "
+            "are not meaningful here (they are with facebook/sam3)."
+        )
+    return det, status
 
 
 @gpu

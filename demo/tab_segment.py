@@ -10,12 +10,13 @@ import gradio as gr
 
 from demo.components import image_input
 from demo.models import DemoInputError, Models
-from demo.segment import SegmentState, add_corner, clear_boxes, segment_ui
+from demo.segment import SegmentState, add_corner, clear_boxes, refine_click, segment_ui
 from demo.tab_ask import MODEL_WORK
 
 log = logging.getLogger(__name__)
 
-POSITIVE, NEGATIVE = "positive (more like this)", "negative (not this)"
+POSITIVE, NEGATIVE = "box: positive (more like this)", "box: negative (not this)"
+REFINE_ADD, REFINE_REMOVE = "refine one object: add point", "refine one object: remove point"
 
 
 @dataclass
@@ -46,13 +47,13 @@ def layout(examples: list[list[str]]) -> SegmentTab:
             )
             threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Score threshold", elem_id="seg-threshold")
             box_kind = gr.Radio(
-                [POSITIVE, NEGATIVE],
+                [POSITIVE, NEGATIVE, REFINE_ADD, REFINE_REMOVE],
                 value=POSITIVE,
                 elem_id="seg-box-kind",
-                label="Exemplar boxes: click two opposite corners on the picture",
+                label="Clicks on the picture: exemplar boxes (two opposite corners) or points refining one object",
             )
             with gr.Row():
-                clear = gr.Button("Clear boxes", elem_id="seg-clear")
+                clear = gr.Button("Clear boxes and points", elem_id="seg-clear")
                 run = gr.Button("Segment", variant="primary", elem_id="seg-run")
             if examples:
                 gr.Examples(examples, inputs=[image, phrases], label="Examples (ShapesWorld scenes)")
@@ -91,7 +92,10 @@ def wire(tab: SegmentTab, models: Models, concurrency: int) -> None:
 
     def on_click(kind: str, state: SegmentState, evt: gr.SelectData):
         try:
-            text = add_corner(state, *evt.index[:2], positive=kind == POSITIVE)
+            if kind in (REFINE_ADD, REFINE_REMOVE):
+                _, text = refine_click(models, state, *evt.index[:2], positive=kind == REFINE_ADD)
+            else:
+                text = add_corner(state, *evt.index[:2], positive=kind == POSITIVE)
         except DemoInputError as exc:
             gr.Warning(str(exc))
             text = state.boxes_text()
@@ -131,7 +135,12 @@ def wire(tab: SegmentTab, models: Models, concurrency: int) -> None:
         api_visibility="private",
     )
     tab.canvas.select(
-        on_click, [tab.box_kind, tab.state], [tab.canvas, tab.boxes_info, tab.state], api_visibility="private"
+        on_click,
+        [tab.box_kind, tab.state],
+        [tab.canvas, tab.boxes_info, tab.state],
+        api_visibility="private",
+        concurrency_id=MODEL_WORK,  # a refinement point runs the model
+        concurrency_limit=concurrency,
     )
     tab.clear.click(on_clear, tab.state, [tab.canvas, tab.boxes_info, tab.state], api_visibility="private")
     inputs = [tab.image, tab.phrases, tab.threshold, tab.state]

@@ -69,8 +69,7 @@ def test_phrases_queries_and_backends():
         inputs.clean_query("x" * 501)
     assert backend_spec("spatial (no model)") == "spatial"
     assert (
-        backend_spec("OpenAI-compatible server", url="http://h:8000/v1", model_name="m")
-        == "openai:http://h:8000/v1#m"
+        backend_spec("OpenAI-compatible server", url="http://h:8000/v1", model_name="m") == "openai:http://h:8000/v1#m"
     )
     with pytest.raises(DemoInputError, match="model name"):
         backend_spec("OpenAI-compatible server", url="http://h:8000/v1")
@@ -124,9 +123,7 @@ def test_hit_test_prefers_the_smallest_mask():
 def test_run_ask_streams_and_toggles(models):
     state = AskState()
     example = EXAMPLES_DIR / "leftmost_star.png"
-    request = prepare_request(
-        models, state.image(str(example)), "the leftmost star", "spatial", threshold=0.0
-    )
+    request = prepare_request(models, state.image(str(example)), "the leftmost star", "spatial", threshold=0.0)
     updates = list(run_ask(models, state, request))
     assert [m["role"] for m in updates[0].messages] == ["user"]
     final = updates[-1]
@@ -169,3 +166,22 @@ def test_banner_says_why_the_model_fell_back(loaded_tiny):
     assert "No SAM 3 model could be loaded" in broken.banner()
     with pytest.raises(DemoInputError, match="no SAM 3 model is loaded"):
         prepare_request(broken, str(EXAMPLES_DIR / "leftmost_star.png"), "the leftmost star", "spatial")
+
+
+def test_refinement_points_make_one_mask_without_re_encoding(tiny_checkpoint):
+    from demo.models import Models
+    from demo.segment import SegmentState, clear_boxes, refine_click
+
+    models = Models.load(tiny_checkpoint, device="cpu")
+    state = SegmentState()
+    path = str(next(EXAMPLES_DIR.glob("*.png")))
+    prepared = state.set_image(path)
+    det, status = refine_click(models, state, 100, 120, positive=True)
+    det2, _ = refine_click(models, state, 300, 200, positive=False)
+    assert len(det) == len(det2) == 1 and det.masks.shape[1:] == (prepared.image.height, prepared.image.width)
+    assert "1 positive / 0 negative" in status and "no trained tracker" in status
+    assert models.require_segmenter().session(prepared.image).encode_count == 1
+    canvas = state.canvas()
+    assert tuple(canvas[200, 300]) != tuple(np.asarray(prepared.image)[200, 300])  # the point is drawn
+    clear_boxes(state)
+    assert state.clicks == []

@@ -1,13 +1,16 @@
-"""`python -m agent run --image PATH --query "..."`: the agent from the shell, JSON out."""
+"""`python -m agent run --image PATH --query "..."` (one image) and `python -m agent video --video PATH
+--query "..." [--frame N]` (the answer on a key frame, followed through the clip): the agent from the shell,
+JSON out."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from agent.events import AgentRun, FinalEvent, Notice, Thought, ToolCallEvent, ToolResultEvent
+from agent.events import FinalEvent, Notice, Thought, ToolCallEvent, ToolResultEvent
 from agent.llm import LLMError, make_backend
-from agent.loop import Agent, Budget, run_to_end
+from agent.loop import Agent, Budget, run_record
 from sam3.cli import UsageError, run_cli, write_json
 from sam3.image_io import load_image
 from sam3.session import Segmenter
@@ -35,27 +38,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not query:
         raise UsageError("--query must not be empty")
     image = load_image(args.image)
-    llm = None if args.llm == "spatial" else make_backend(args.llm)
-    agent = Agent(
-        llm=llm,
-        spatial=args.llm == "spatial" or not args.no_fast_path,
-        budget=Budget(rounds=args.max_rounds, seconds=args.max_seconds),
-        threshold=args.threshold,
-    )
+    agent = _make_agent(args)
     segmenter = Segmenter.load(args.model, device=args.device)
     if segmenter.loaded.fallback_reason:
         print(f"note: {segmenter.loaded.fallback_reason}; using the bundled checkpoint", file=sys.stderr)
     session = segmenter.session(image)
-    events, answer, counters, total_ms = run_to_end(agent, session, query, None if args.quiet else _progress)
-    run = AgentRun(
-        query=query,
-        answer=answer,
-        steps=events,
-        llm_calls=counters.llm_calls,
-        sam3_calls=counters.sam3_calls,
-        timing_ms={"total": total_ms, "llm": counters.llm_ms, "sam3": counters.sam3_ms},
-        backend=agent.name,
-    )
+    run = run_record(agent, session, query, None if args.quiet else _progress)
     payload = run.to_json()
     payload["model"] = segmenter.loaded.source
     payload["image"] = {"width": image.width, "height": image.height}
@@ -63,26 +51,111 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_agent(args: argparse.Namespace) -> Agent:
+    llm = None if args.llm == "spatial" else make_backend(args.llm)
+    return Agent(
+        llm=llm,
+        spatial=args.llm == "spatial" or not args.no_fast_path,
+        budget=Budget(rounds=args.max_rounds, seconds=args.max_seconds),
+        threshold=args.threshold,
+    )
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    from agent.video import answer_key_frame, follow_selection, trained_tracker
+    from sam3.cli import progress_printer
+    from sam3.video.export import TrackRecorder, write_overlay
+    from sam3.video.reader import VideoReader
+
+    query = " ".join((args.query or "").split())
+    if not query:
+        raise UsageError("--query must not be empty")
+    if args.stride < 1:
+        raise UsageError(f"--stride must be at least 1, got {args.stride}")
+    for flag, out in (("--overlay", args.overlay), ("--json", args.json)):
+        if out and out != "-" and Path(out).is_dir():
+            raise UsageError(f"{flag} {out} is a directory; give a file name")
+    reader = VideoReader(
+        args.video, start=args.start, end=args.end, stride=args.stride, max_seconds=args.max_video_seconds or None
+    )
+    if not 0 <= args.frame < len(reader):
+        raise UsageError(f"--frame {args.frame} is outside the {len(reader)} selected frame(s) (0-based)")
+    agent = _make_agent(args)
+    segmenter = Segmenter.load(args.model, device=args.device)
+    if segmenter.loaded.fallback_reason:
+        print(f"note: {segmenter.loaded.fallback_reason}; using the bundled checkpoint", file=sys.stderr)
+    key = answer_key_frame(agent, segmenter, reader, args.frame, query, None if args.quiet else _progress)
+    tracker = None if args.tracker == "associate" else trained_tracker(args.model, device=args.device)
+    if args.tracker == "sam3" and tracker is None:
+        raise UsageError(f"{segmenter.loaded.source} has no trained tracker; use --tracker auto or associate")
+    selection = key.detections
+    recorder = TrackRecorder(
+        {**reader.info.as_dict(), "range": {"start": reader.start, "end": reader.end, "stride": reader.stride}},
+        list(dict.fromkeys(selection.phrases)),
+    )
+    recorder.extend(
+        follow_selection(
+            reader,
+            args.frame,
+            selection,
+            detector=segmenter.loaded,
+            tracker=tracker,
+            threshold=args.threshold,
+            progress=progress_printer(args.quiet),
+        )
+    )
+    payload = recorder.to_json(
+        model=segmenter.loaded.source,
+        mode="sam3" if tracker is not None else "associate",
+        key_frame={"position": key.position, "index": key.index},
+        agent=key.run.to_json(),
+    )
+    if args.overlay:
+        write_overlay(reader, recorder, args.overlay)
+    write_json(payload, args.json)
+    return 0
+
+
+def _agent_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--query", required=True)
+    p.add_argument(
+        "--llm",
+        default="spatial",
+        help="spatial (default, no model), transformers:<model id or dir>, or openai:<base url>#<model>",
+    )
+    p.add_argument("--no-fast-path", action="store_true", help="send every query to the MLLM, even parseable ones")
+    p.add_argument("--model", help="SAM 3 Hub id or directory (default as for python -m sam3)")
+    p.add_argument("--device")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--max-rounds", type=int, default=Budget.rounds)
+    p.add_argument("--max-seconds", type=float, default=Budget.seconds)
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--json", help="output file (default: stdout)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m agent", description="Referring segmentation with SAM 3 as a tool.")
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="answer one query on one image")
     run.add_argument("--image", required=True)
-    run.add_argument("--query", required=True)
-    run.add_argument(
-        "--llm",
-        default="spatial",
-        help="spatial (default, no model), transformers:<model id or dir>, or openai:<base url>#<model>",
-    )
-    run.add_argument("--no-fast-path", action="store_true", help="send every query to the MLLM, even parseable ones")
-    run.add_argument("--model", help="SAM 3 Hub id or directory (default as for python -m sam3)")
-    run.add_argument("--device")
-    run.add_argument("--threshold", type=float, default=0.5)
-    run.add_argument("--max-rounds", type=int, default=Budget.rounds)
-    run.add_argument("--max-seconds", type=float, default=Budget.seconds)
-    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    run.add_argument("--json", help="output file (default: stdout)")
+    _agent_options(run)
     run.set_defaults(func=cmd_run)
+    vid = sub.add_parser("video", help="answer a query on a key frame of a video and follow the answer through it")
+    vid.add_argument("--video", required=True)
+    vid.add_argument("--frame", type=int, default=0, help="key frame: 0-based position among the selected frames")
+    vid.add_argument("--start", help="first frame: a frame number or seconds such as 2.5s")
+    vid.add_argument("--end", help="end (exclusive): a frame number or seconds")
+    vid.add_argument("--stride", type=int, default=1, help="every n-th frame")
+    vid.add_argument("--max-video-seconds", type=float, default=30.0, help="refuse longer selections (0: no limit)")
+    vid.add_argument(
+        "--tracker",
+        choices=("auto", "sam3", "associate"),
+        default="auto",
+        help="auto: SAM 3's tracker when the checkpoint has a trained one, else detection + association",
+    )
+    vid.add_argument("--overlay", help="write the overlay mp4 here")
+    _agent_options(vid)
+    vid.set_defaults(func=cmd_video)
     return ap
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from agent import prompts
 from agent.board import MaskBoard
-from agent.events import Answer, FinalEvent, Notice, Thought, ToolCallEvent, ToolResultEvent
+from agent.events import AgentRun, Answer, FinalEvent, Notice, Thought, ToolCallEvent, ToolResultEvent
 from agent.llm import ChatModel, ImagePart, LLMError, Message, TextPart
 from agent.overlay import crop_grid, draw_overlay
 from agent.parsing import ParseError, ToolCall, check_indices, parse_reply
@@ -345,3 +345,19 @@ def run_to_end(
         if isinstance(ev, FinalEvent):
             answer = ev.answer
     return events, answer, counters, 1e3 * (time.perf_counter() - t0)
+
+
+def run_record(
+    agent: Agent, session: ImageSession, query: str, on_event: Callable[[object], None] | None = None
+) -> AgentRun:
+    """The whole run as saved to JSON, with its counters and timings."""
+    events, answer, counters, total_ms = run_to_end(agent, session, query, on_event)
+    return AgentRun(
+        query=query,
+        answer=answer,
+        steps=events,
+        llm_calls=counters.llm_calls,
+        sam3_calls=counters.sam3_calls,
+        timing_ms={"total": total_ms, "llm": counters.llm_ms, "sam3": counters.sam3_ms},
+        backend=agent.name,
+    )

@@ -88,7 +88,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_printer(quiet: bool):
+def progress_printer(quiet: bool):
     """Progress on stderr: at most one line a second, and the last frame."""
     state = {"t0": time.perf_counter(), "last": 0.0}
 
@@ -161,7 +161,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         new_object_threshold=args.new_threshold,
         max_objects=args.max_objects,
         hotstart=not args.no_hotstart,
-        progress=_progress_printer(args.quiet),
+        progress=progress_printer(args.quiet),
     )
     recorder.extend(results)
     track_ms = 1e3 * (time.perf_counter() - t1)

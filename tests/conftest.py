@@ -30,6 +30,29 @@ def loaded_tiny(tiny_checkpoint):
     return load_sam3(tiny_checkpoint, device="cpu")
 
 
+@pytest.fixture(scope="session")
+def tiny_video_checkpoint(tmp_path_factory) -> str:
+    """A random-initialised SAM 3 video model (detector + tracker) that loads as every SAM 3 class."""
+    from sam3.video.config import tiny_video_config
+    from sam3.video.loading import new_video_model, save_video_checkpoint
+
+    config = tiny_video_config(score_threshold_detection=0.2, new_det_thresh=0.25, max_num_objects=3)
+    model, processor = new_video_model(config, vocabulary(), seed=0)
+    return str(save_video_checkpoint(model, processor, tmp_path_factory.mktemp("tiny-video")))
+
+
+@pytest.fixture(scope="session")
+def shapes_clip(tmp_path_factory):
+    """A 12-frame 96x64 ShapesWorld clip with its true masks, and its mp4: (rendered, frames, path)."""
+    from shapesworld.video import render_video, sample_video, write_mp4
+
+    rendered = render_video(sample_video(3, width=96, height=64, fps=10, seconds=2.0))
+    frames = rendered.frames[:12]
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    write_mp4(frames, path, 10)
+    return rendered, frames, str(path)
+
+
 @pytest.fixture
 def photo() -> Image.Image:
     rng = np.random.default_rng(0)

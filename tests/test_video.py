@@ -18,13 +18,11 @@ from pycocotools import mask as mask_utils
 
 from sam3.build import new_model, save_checkpoint
 from sam3.detections import Detections
-from sam3.video.config import TINY_VIDEO, tiny_video_config, tracker_incompatibility
+from sam3.video.config import TINY_VIDEO, tracker_incompatibility
 from sam3.video.export import TrackRecorder, masklets_json, write_overlay, ytvis_results
 from sam3.video.loading import (
     load_tracker_video,
     load_video_sam3,
-    new_video_model,
-    save_video_checkpoint,
 )
 from sam3.video.reader import (
     EmptyVideoError,
@@ -55,35 +53,18 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def video_checkpoint(tmp_path_factory) -> str:
-    config = tiny_video_config(score_threshold_detection=0.2, new_det_thresh=0.25, max_num_objects=3)
-    model, processor = new_video_model(config, vocabulary(), seed=0)
-    return str(save_video_checkpoint(model, processor, tmp_path_factory.mktemp("tiny-video")))
+def loaded_video(tiny_video_checkpoint):
+    return load_video_sam3(tiny_video_checkpoint, device="cpu")
 
 
 @pytest.fixture(scope="module")
-def loaded_video(video_checkpoint):
-    return load_video_sam3(video_checkpoint, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def loaded_tracker(video_checkpoint):
-    return load_tracker_video(video_checkpoint, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    """A 12-frame 96x64 ShapesWorld clip with its true masks, and its mp4."""
-    rendered = render_video(sample_video(3, width=96, height=64, fps=10, seconds=2.0))
-    frames = rendered.frames[:12]
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    write_mp4(frames, path, 10)
-    return rendered, frames, str(path)
+def loaded_tracker(tiny_video_checkpoint):
+    return load_tracker_video(tiny_video_checkpoint, device="cpu")
 
 
 # -- reader ------------------------------------------------------------------------------------------
-def test_reader_metadata_range_stride_and_random_access(shapes):
-    _, frames, path = shapes
+def test_reader_metadata_range_stride_and_random_access(shapes_clip):
+    _, frames, path = shapes_clip
     for backend in ("decord", "pyav"):
         r = VideoReader(path, backend=backend)
         assert (r.width, r.height, r.info.fps, r.info.num_frames, len(r)) == (96, 64, 10.0, 12, 12)
@@ -166,16 +147,16 @@ def make_bad_video(kind: str, tmp_path: Path, good: str) -> str:
         ("tiny", VideoSizeError, "sides from"),
     ],
 )
-def test_reader_bad_files_raise_one_sentence(kind, error, words, shapes, tmp_path):
+def test_reader_bad_files_raise_one_sentence(kind, error, words, shapes_clip, tmp_path):
     with pytest.raises(error) as info:
-        VideoReader(make_bad_video(kind, tmp_path, shapes[2]))
+        VideoReader(make_bad_video(kind, tmp_path, shapes_clip[2]))
     message = str(info.value)
     assert isinstance(info.value, ValueError) and words in message
     assert "\n" not in message and message.count(". ") == 0
 
 
-def test_reader_bad_ranges_and_length_limit(shapes):
-    path = shapes[2]
+def test_reader_bad_ranges_and_length_limit(shapes_clip):
+    path = shapes_clip[2]
     for kwargs, words in [
         ({"start": 12}, "outside"),
         ({"start": 5, "end": 5}, "holds no frames"),
@@ -194,7 +175,7 @@ def test_reader_bad_ranges_and_length_limit(shapes):
 
 # -- loading -----------------------------------------------------------------------------------------
 def test_one_checkpoint_loads_as_video_tracker_and_image_model(
-    video_checkpoint, loaded_video, loaded_tracker
+    tiny_video_checkpoint, loaded_video, loaded_tracker
 ):
     from sam3.loading import load_sam3
 
@@ -210,7 +191,7 @@ def test_one_checkpoint_loads_as_video_tracker_and_image_model(
         assert all(
             torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
         )
-    image = load_sam3(video_checkpoint, device="cpu")
+    image = load_sam3(tiny_video_checkpoint, device="cpu")
     assert torch.equal(
         image.model.detr_decoder.query_embed.weight, video.detector_model.detr_decoder.query_embed.weight
     )
@@ -247,8 +228,8 @@ def _check_result(r: FrameResult, size: tuple[int, int]) -> None:
         assert np.allclose(r.boxes[i], [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
 
 
-def test_text_tracking_streams_from_a_generator(loaded_video, shapes):
-    _, frames, _ = shapes
+def test_text_tracking_streams_from_a_generator(loaded_video, shapes_clip):
+    _, frames, _ = shapes_clip
     calls = []
     results = list(
         track_text(
@@ -268,8 +249,8 @@ def test_text_tracking_streams_from_a_generator(loaded_video, shapes):
     assert all(isinstance(i, int) and i >= 0 for i in ids)
 
 
-def test_text_tracking_hotstart_delays_but_keeps_every_frame(loaded_video, shapes):
-    _, frames, path = shapes
+def test_text_tracking_hotstart_delays_but_keeps_every_frame(loaded_video, shapes_clip):
+    _, frames, path = shapes_clip
     model = loaded_video.model
     model.hotstart_delay, before = 4, model.hotstart_delay
     try:
@@ -331,8 +312,8 @@ def test_session_memory_is_bounded_and_changes_nothing(loaded_video):
 
 
 # -- prompts on frames -------------------------------------------------------------------------------
-def test_clicks_boxes_refine_remove_and_propagate_both_ways(loaded_tracker, shapes):
-    _, _, path = shapes
+def test_clicks_boxes_refine_remove_and_propagate_both_ways(loaded_tracker, shapes_clip):
+    _, _, path = shapes_clip
     tracker = PromptTracker(VideoReader(path), loaded_tracker)
     first = tracker.add_points(4, [[30, 20]], [1], label="circle")
     assert first.index == 4 and set(first.object_ids) <= {0}
@@ -362,8 +343,8 @@ def test_clicks_boxes_refine_remove_and_propagate_both_ways(loaded_tracker, shap
         tracker.add_box(0, [10, 10, 500, 40])
 
 
-def test_track_from_masks_seeds_the_tracker(loaded_tracker, shapes):
-    rendered, frames, path = shapes
+def test_track_from_masks_seeds_the_tracker(loaded_tracker, shapes_clip):
+    rendered, frames, path = shapes_clip
     key = 5
     masks = rendered.masks[key][:2]
     ids = [int(i) + 10 for i in rendered.ids[key][:2]]
@@ -399,7 +380,7 @@ def test_association_keeps_ids_on_scripted_detections(tiny_checkpoint, monkeypat
         )
 
     monkeypatch.setattr("sam3.session.ImageSession.segment", segment)
-    tracker = AssociationTracker(loaded, ["shape"], (64, 96))
+    tracker = AssociationTracker(loaded.detector, ["shape"], (64, 96))
     mapping: dict[int, int] = {}
     for t, frame in enumerate(rendered.frames):
         truth["t"] = t
@@ -414,8 +395,8 @@ def test_association_keeps_ids_on_scripted_detections(tiny_checkpoint, monkeypat
 
 
 # -- exports -----------------------------------------------------------------------------------------
-def test_exports_masklets_ytvis_and_overlay(loaded_video, shapes, tmp_path):
-    _, frames, path = shapes
+def test_exports_masklets_ytvis_and_overlay(loaded_video, shapes_clip, tmp_path):
+    _, frames, path = shapes_clip
     reader = VideoReader(path, end=6)
     recorder = TrackRecorder(reader.info.as_dict(), PROMPTS).extend(track_text(reader, PROMPTS, loaded_video))
     payload = recorder.to_json()

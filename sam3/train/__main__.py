@@ -15,7 +15,8 @@ def main(argv: list[str] | None = None) -> None:
     d = TrainConfig()
     ap = argparse.ArgumentParser(prog="python -m sam3.train", description=__doc__)
     ap.add_argument("--out", default=d.out_dir, help="run directory; resumes from its checkpoint")
-    ap.add_argument("--steps", type=int, default=d.steps, help="total optimiser steps")
+    ap.add_argument("--steps", type=int, default=d.steps, help="total optimiser steps (sets the LR schedule)")
+    ap.add_argument("--stop-at", type=int, help="stop after this step, schedule unchanged (short ablations)")
     ap.add_argument("--images", type=int, default=d.images_per_batch, help="images per batch")
     ap.add_argument("--phrases", type=int, default=d.phrases_per_image, help="phrases asked per image")
     ap.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         d,
         out_dir=a.out,
         steps=a.steps,
+        stop_at=a.stop_at,
         images_per_batch=a.images,
         phrases_per_image=a.phrases,
         lr=a.lr,

@@ -48,6 +48,7 @@ class TrainConfig:
     eval_every: int = 500
     save_every: int = 250
     eval_images: int = 48
+    stop_at: int | None = None  # stop early without changing the schedule (ablations)
     threads: int = 2
     size: Sam3Size = field(default_factory=lambda: SHAPES)
     loss: LossWeights = field(default_factory=LossWeights)
@@ -214,7 +215,8 @@ def train(cfg: TrainConfig) -> Path:
         log_path.write_text("".join(line + "\n" for line in kept))
     log = log_path.open("a")
     stop = _StopFlag()
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", mininterval=10)
+    end = min(cfg.steps, cfg.stop_at or cfg.steps)
+    bar = tqdm(range(start, end), initial=start, total=end, desc="train", mininterval=10)
     t0 = time.time()
     for step in bar:
         rng = np.random.default_rng([cfg.seed, step])
@@ -228,14 +230,14 @@ def train(cfg: TrainConfig) -> Path:
         optimizer.step()
         done = step + 1
         record = {"step": done, "loss": float(loss), "grad_norm": float(grad_norm), **parts}
-        if done % cfg.eval_every == 0 or done == cfg.steps:
+        if done % cfg.eval_every == 0 or done == end:
             record.update(evaluate(model, processor, cfg))
             bar.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
         record["elapsed_s"] = round(time.time() - t0, 1)
         log.write(json.dumps(record) + "\n")
         log.flush()
         bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
-        if done % cfg.save_every == 0 or done == cfg.steps or stop.requested:
+        if done % cfg.save_every == 0 or done == end or stop.requested:
             _save(model, processor, optimizer, cfg, done, ckpt)
         if stop.requested:
             bar.write(f"stopped by signal at step {done}; checkpoint saved")

@@ -33,6 +33,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from scipy.optimize import linear_sum_assignment
 
+from sam3.loading import LoadedSam3
 from sam3.video.loading import LoadedTrackerVideo, LoadedVideoSam3, load_tracker_video, load_video_sam3
 from sam3.video.reader import VideoReader
 from sam3.video.results import FrameResult
@@ -239,30 +240,35 @@ class AssociationTracker:
     phrase's live tracks by mask IoU (Hungarian, at least `min_iou`); unmatched detections start
     new ids; a track unseen for more than `max_lost` frames ends. No memory: an object that
     leaves and returns, or moves more than its own size between frames, gets a new id.
+
+    `seeds` start the tracker with known objects (id, phrase, RLE on the frame before the first
+    one stepped, score); with `spawn=False` nothing else is ever tracked, so only the seeds are
+    followed (the agent's selection on a key frame).
     """
 
     def __init__(
         self,
-        loaded: LoadedVideoSam3,
+        detector: LoadedSam3,
         prompts: str | Sequence[str],
         video_size: tuple[int, int] | None = None,
         threshold: float | None = None,
         min_iou: float = 0.3,
         max_lost: int = 15,
         max_objects: int | None = None,
+        seeds: Sequence[tuple[int, str, dict, float]] = (),
+        spawn: bool = True,
     ):
-        if loaded.detector is None:
-            raise ValueError("AssociationTracker needs a loaded detector")
         _check_unit("threshold", threshold)
-        self.loaded = loaded
+        self.detector = detector
         self.prompts = _clean_prompts(prompts)
         self.size = tuple(video_size) if video_size else None
         self.threshold = 0.5 if threshold is None else threshold
         self.min_iou, self.max_lost, self.max_objects = min_iou, max_lost, max_objects
-        self.tracks: dict[int, _Track] = {}
-        self.next_id = 0
+        self.tracks = {oid: _Track(oid, phrase, rle, float(score)) for oid, phrase, rle, score in seeds}
+        self.spawn = spawn
+        self.next_id = max(self.tracks, default=-1) + 1
         self.position = 0
-        self.object_phrases: dict[int, str] = {}
+        self.object_phrases: dict[int, str] = {t.id: t.phrase for t in self.tracks.values()}
 
     def step(self, image: np.ndarray, index: int | None = None) -> list[FrameResult]:
         from sam3.session import ImageSession
@@ -270,7 +276,7 @@ class AssociationTracker:
         index = self.position if index is None else index
         image = _check_frame(image, self.size, index)
         self.size = self.size or image.shape[:2]
-        det = ImageSession(self.loaded.detector, Image.fromarray(image)).segment(
+        det = ImageSession(self.detector, Image.fromarray(image)).segment(
             self.prompts, threshold=self.threshold
         )
         rles = det.to_rle()
@@ -289,7 +295,7 @@ class AssociationTracker:
         seen = set()
         for i, oid in enumerate(ids):
             if oid < 0:
-                if self.max_objects is not None and len(self.tracks) >= self.max_objects:
+                if not self.spawn or (self.max_objects is not None and len(self.tracks) >= self.max_objects):
                     continue
                 oid = ids[i] = self.next_id
                 self.next_id += 1
@@ -368,7 +374,7 @@ def track_text(
                 )
             else:
                 tracker = AssociationTracker(
-                    loaded, prompts, size, threshold=threshold, max_objects=max_objects
+                    loaded.detector, prompts, size, threshold=threshold, max_objects=max_objects
                 )
             if tracker_out is not None:
                 tracker_out.append(tracker)

@@ -91,8 +91,17 @@ def shot(page, tmp_path: Path, name: str) -> None:
 
 
 def set_number(page, elem_id: str, value: float) -> None:
+    """Type into a slider's number box and wait until the slider itself holds the value.
+
+    The box commits on Enter/blur; clicking Run before the slider has it sends the old value.
+    """
     page.fill(f"#{elem_id} input[type=number]", str(value))
     page.keyboard.press("Enter")
+    page.locator(f"#{elem_id} input[type=number]").blur()
+    page.wait_for_function(
+        "([sel, v]) => { const r = document.querySelector(sel); return !r || Number(r.value) === v; }",
+        arg=[f"#{elem_id} input[type=range]", float(value)],
+    )
 
 
 def download_json(page, link_selector: str) -> dict:

@@ -1,0 +1,132 @@
+"""The agent on video with tiny random models: the key-frame answer seeds tracking, both ways, and the CLI.
+
+Random weights find blobs, not shapes, so these tests check the hand-over (the selected masks are
+what gets followed, with the answer's numbers as ids, every frame once, key frame first) and the
+command line; following real shapes is checked with the bundled checkpoint in test_bundled_video.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import agent.video as agent_video
+from agent.cli import main
+from agent.loop import Agent
+from agent.video import answer_key_frame, follow_selection, trained_tracker
+from sam3.session import Segmenter
+from sam3.video.loading import load_tracker_video
+from sam3.video.reader import VideoReader
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def segmenter(tiny_checkpoint):
+    return Segmenter.load(tiny_checkpoint, device="cpu")
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def test_key_frame_answer_is_followed_through_the_clip_by_association(segmenter, shapes_clip, monkeypatch):
+    monkeypatch.setattr(agent_video, "BACKWARD_CHUNK", 2)  # several chunks on the way back
+    _, frames, path = shapes_clip
+    reader = VideoReader(path)
+    key = answer_key_frame(Agent(threshold=0.0), segmenter, reader, 6, "the leftmost shape")
+    assert (key.position, key.index) == (6, 6)
+    selection = key.detections
+    assert key.run.answer.status == "ok" and len(selection) == 1, key.run.answer.message
+    assert selection.image_size == frames.shape[1:3]
+
+    seen = []
+    results = list(
+        follow_selection(
+            reader, 6, selection, detector=segmenter.loaded, threshold=0.0, progress=lambda d, t: seen.append((d, t))
+        )
+    )
+    assert [r.position for r in results] == [6, 7, 8, 9, 10, 11, 5, 4, 3, 2, 1, 0]
+    assert [r.index for r in results] == [r.position for r in results]
+    assert seen == [(i, 12) for i in range(1, 13)]
+    assert all(set(r.object_ids) <= {1} for r in results)  # only the chosen object, numbered as in the answer
+    # On the key frame the detector sees the image the agent saw: the followed mask is the selected one.
+    assert results[0].object_ids == [1]
+    assert iou(results[0].mask_of(1), selection.masks[0]) == 1.0
+
+
+def test_sam3_tracker_follows_the_selection_both_ways(segmenter, tiny_video_checkpoint, shapes_clip):
+    _, frames, path = shapes_clip
+    key = answer_key_frame(Agent(threshold=0.0), segmenter, frames, 3, "the two largest shapes")
+    selection = key.detections
+    assert len(selection) >= 1, key.run.answer.message
+    tracker = load_tracker_video(tiny_video_checkpoint, device="cpu")
+    ids = list(range(7, 7 + len(selection)))
+    results = list(follow_selection(VideoReader(path), 3, selection, tracker=tracker, ids=ids))
+    assert [r.index for r in results] == [3, *range(4, 12), 2, 1, 0]
+    wanted = set(range(7, 7 + len(selection)))
+    assert set(results[0].object_ids) == wanted
+    assert all(set(r.object_ids) <= wanted for r in results)
+    for oid, mask in zip(range(7, 7 + len(selection)), selection.masks, strict=True):
+        assert iou(results[0].mask_of(oid), mask) > 0.8  # the key frame returns the given mask
+
+
+def test_nothing_selected_follows_nothing_and_bad_frames_are_refused(segmenter, shapes_clip):
+    _, frames, _ = shapes_clip
+    key = answer_key_frame(Agent(threshold=1.0), segmenter, frames, 0, "the red circle")
+    assert len(key.detections) == 0 and key.run.answer.status == "no_match"
+    assert list(follow_selection(frames, 0, key.detections, detector=segmenter.loaded)) == []
+    with pytest.raises(ValueError, match="outside the video's 12 frame"):
+        answer_key_frame(Agent(), segmenter, frames, 12, "the red circle")
+
+
+def test_the_tracker_is_used_only_when_the_checkpoint_ships_its_weights(tiny_checkpoint, tiny_video_checkpoint):
+    assert trained_tracker(tiny_checkpoint, device="cpu") is None  # detector only (and 64 wide: no tracker fits)
+    shipped = trained_tracker(tiny_video_checkpoint, device="cpu")  # a video checkpoint: tracker weights saved
+    assert shipped is not None and shipped.tracker_trained
+
+
+def test_cli_writes_the_track_json_with_the_agent_run(tiny_checkpoint, shapes_clip, tmp_path, capsys):
+    _, _, path = shapes_clip
+    out, overlay = tmp_path / "answer.json", tmp_path / "answer.mp4"
+    code = main(
+        ["video", "--video", path, "--query", "the largest shape", "--frame", "4", "--model", tiny_checkpoint,
+         "--threshold", "0", "--json", str(out), "--overlay", str(overlay), "--device", "cpu"]
+    )
+    assert code == 0, capsys.readouterr().err
+    data = json.loads(out.read_text())
+    assert data["video"]["num_frames"] == 12 and data["video"]["width"] == 96
+    assert data["mode"] == "associate" and data["key_frame"] == {"position": 4, "index": 4}
+    assert data["agent"]["query"] == "the largest shape" and data["agent"]["backend"] == "spatial"
+    chosen = len(data["agent"]["answer"]["detections"])
+    assert chosen == 1 and [o["id"] for o in data["objects"]] == [1]
+    assert sorted(f["index"] for f in data["frames"]) == list(range(12))
+    key = next(f for f in data["frames"] if f["index"] == 4)
+    assert [o["id"] for o in key["objects"]] == [1] and key["objects"][0]["mask"]["size"] == [64, 96]
+    assert overlay.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--frame", "40"], "--frame 40 is outside the 12 selected frame(s)"),
+        (["--query", "  "], "--query must not be empty"),
+        (["--tracker", "sam3"], "has no trained tracker"),
+        (["--stride", "0"], "--stride must be at least 1"),
+    ],
+)
+def test_cli_bad_input_is_one_line(args, message, tiny_checkpoint, shapes_clip, capsys):
+    _, _, path = shapes_clip
+    base = ["video", "--video", path, "--query", "the red circle", "--model", tiny_checkpoint, "--device", "cpu"]
+    code = main(base + args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error: ") and message in err[-1], err

@@ -2,8 +2,8 @@
 
     python -m demo.make_video_examples [--out assets/examples]
 
-Each clip has shapes that cross, leave and enter; `videos.json` lists the files and the phrases to try
-(the clip's most frequent shapes).
+Each clip has shapes that cross, leave and enter; `videos.json` lists the files, the phrases to try
+(the clip's most frequent shapes) and an agent query on a key frame.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def make(out: Path = OUT_DIR) -> list[dict]:
         kinds = Counter(t.kind for t in scene.tracks).most_common(2)
         phrases = ", ".join(kind for kind, _ in kinds)  # the clip's most frequent shapes
         write_mp4(render_video(scene).frames, out / name, fps=10)
-        entries.append({"file": name, "seed": seed, "phrases": phrases})
+        query = f"the leftmost {kinds[0][0]}"
+        entries.append({"file": name, "seed": seed, "phrases": phrases, "query": query, "key_s": 1.0})
     (out / "videos.json").write_text(json.dumps(entries, indent=1) + "\n")
     return entries
 

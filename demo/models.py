@@ -52,6 +52,17 @@ class Models:
 
     _video: object | None = field(default=None, repr=False)
     _refiner: object | None = field(default=None, repr=False)
+    _tracker: tuple | None = field(default=None, repr=False)
+
+    def tracker(self):
+        """SAM 3's tracker when the checkpoint ships one (loaded on first use), else None: follow by detection."""
+        segmenter = self.require_segmenter()
+        with self._lock:
+            if self._tracker is None:
+                from agent.video import trained_tracker
+
+                self._tracker = (trained_tracker(segmenter.loaded.source, device=segmenter.loaded.device),)
+            return self._tracker[0]
 
     def refiner(self):
         """SAM 3's tracker for click refinement on images, loaded on first use."""

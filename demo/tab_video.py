@@ -1,44 +1,62 @@
-"""The Video tab: noun phrases tracked through a short video, played back as an overlay."""
+"""The Video tab: noun phrases tracked through a short video, or the agent's answer on a key frame followed."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import gradio as gr
 
-from demo.models import DemoInputError, Models
-from demo.tab_ask import MODEL_WORK
-from demo.video import MAX_SECONDS, VideoState, track_video
+from demo.models import DemoInputError, Models, backend_spec
+from demo.tab_ask import MODEL_WORK, AskTab
+from demo.video import MAX_SECONDS, VideoState, answer_video, track_video
 from sam3.video.reader import VideoError
 
+log = logging.getLogger(__name__)
+
+PHRASES, AGENT = "Noun phrases: every instance", "Agent query on a key frame"
+
 INTRO = f"""Upload a short video (SAM 3's concept tracking is defined for up to about {MAX_SECONDS:.0f} s: pick a
-range for longer ones), give one or several noun phrases, and every instance is tracked with a stable colour
-and number. With the bundled ShapesWorld checkpoint, which has no trained tracker yet, identities are kept by
-matching the detector's masks from frame to frame (an object that leaves and returns gets a new number)."""
+range for longer ones). Either give noun phrases, and every instance is tracked with a stable colour and number,
+or ask the agent a query ("the leftmost star") on a key frame: the masks it selects there are followed through
+the whole clip, numbered as in its answer (it uses the backend and score threshold chosen on the Ask tab).
+With the bundled ShapesWorld checkpoint, which has no trained tracker yet, identities are kept by matching the
+detector's masks from frame to frame (an object that leaves and returns gets a new number)."""
 
 
 @dataclass
 class VideoTab:
     video: gr.Video
+    mode: gr.Radio
     phrases: gr.Textbox
+    query: gr.Textbox
+    key_s: gr.Number
     start: gr.Number
     end: gr.Number
     stride: gr.Slider
     run: gr.Button
     status: gr.Markdown
+    key_frame: gr.Image
     result: gr.Video
     files: gr.File
     state: gr.State
 
 
-def layout(examples: list[list[str]] = ()) -> VideoTab:
+def layout(examples: list[list] = (), agent_examples: list[list] = ()) -> VideoTab:
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column():
             video = gr.Video(label="Video", sources=["upload"], elem_id="video-input")
+            mode = gr.Radio([PHRASES, AGENT], value=PHRASES, label="What to follow", elem_id="video-mode")
             phrases = gr.Textbox(
                 label="Noun phrases (comma separated)", placeholder="red circle, blue square", elem_id="video-phrases"
             )
+            with gr.Group(visible=False) as agent_box:
+                query = gr.Textbox(
+                    label="Query", placeholder="the leftmost triangle · the two largest circles", elem_id="video-query"
+                )
+                key_s = gr.Number(label="Key frame at (s; empty = first frame)", value=None, minimum=0,
+                                  elem_id="video-key")
             with gr.Row():
                 start = gr.Number(label="Start (s)", value=None, minimum=0, elem_id="video-start")
                 end = gr.Number(label="End (s, 0 = to the end)", value=None, minimum=0, elem_id="video-end")
@@ -46,29 +64,56 @@ def layout(examples: list[list[str]] = ()) -> VideoTab:
             run = gr.Button("Track", variant="primary", elem_id="video-run")
             if examples:
                 gr.Examples(examples, [video, phrases], label="Examples (ShapesWorld clips)")
+            if agent_examples:
+                gr.Examples(agent_examples, [video, mode, query, key_s], label="Agent examples (query on a key frame)")
         with gr.Column():
             status = gr.Markdown("Upload a video and type a phrase.", elem_id="video-status")
+            key_frame = gr.Image(
+                label="The agent's answer on the key frame", interactive=False, visible=False, elem_id="video-key-frame"
+            )
             result = gr.Video(label="Tracked objects", interactive=False, elem_id="video-result")
             files = gr.File(label="Tracks (JSON: per-frame RLE masks and boxes)", elem_id="video-files")
-    return VideoTab(video, phrases, start, end, stride, run, status, result, files, gr.State(VideoState()))
+    mode.change(
+        lambda m: (gr.update(visible=m == PHRASES), gr.update(visible=m == AGENT), gr.update(visible=m == AGENT)),
+        mode,
+        [phrases, agent_box, key_frame],
+        api_visibility="private",
+    )
+    state = gr.State(VideoState(), delete_callback=lambda s: s.files.cleanup())
+    return VideoTab(
+        video, mode, phrases, query, key_s, start, end, stride, run, status, key_frame, result, files, state
+    )
 
 
-def wire(tab: VideoTab, models: Models, concurrency: int) -> None:
-    def on_track(video, phrases, start, end, stride, state, progress=gr.Progress()):
+def wire(tab: VideoTab, models: Models, concurrency: int, ask: AskTab) -> None:
+    def on_track(video, mode, phrases, query, key_s, start, end, stride, choice, model_id, url, model_name, api_key,
+                 threshold, state, progress=gr.Progress()):
         def report(done: int, total: int | None) -> None:
             progress((done, total) if total else done, desc="tracking", unit="frames")
 
         try:
-            res = track_video(models, state, video, phrases, start, end, int(stride), report)
+            if mode == AGENT:
+                spec = backend_spec(choice, model_id, url, model_name)
+                progress(0, desc="the agent on the key frame")
+                res = answer_video(
+                    models, state, video, query, key_s, spec, api_key, start, end, int(stride), threshold, report
+                )
+            else:
+                res = track_video(models, state, video, phrases, start, end, int(stride), report)
         except (DemoInputError, VideoError) as exc:
             gr.Warning(str(exc))
-            return gr.skip(), f"❌ {exc}", gr.skip(), state
-        return res.overlay_path, f"✅ {res.status}", res.json_path, state
+            return gr.skip(), f"❌ {exc}", gr.skip(), gr.skip(), state
+        except Exception as exc:  # the app keeps serving whatever went wrong in one run
+            log.exception("video run failed")
+            gr.Warning(f"the run failed: {exc}")
+            return gr.skip(), f"❌ the run failed: {exc}", gr.skip(), gr.skip(), state
+        return res.overlay_path or None, f"✅ {res.status}", res.json_path, res.key_frame_path, state
 
     tab.run.click(
         on_track,
-        [tab.video, tab.phrases, tab.start, tab.end, tab.stride, tab.state],
-        [tab.result, tab.status, tab.files, tab.state],
+        [tab.video, tab.mode, tab.phrases, tab.query, tab.key_s, tab.start, tab.end, tab.stride, ask.backend,
+         ask.model_id, ask.url, ask.model_name, ask.api_key, ask.threshold, tab.state],
+        [tab.result, tab.status, tab.files, tab.key_frame, tab.state],
         api_visibility="private",
         concurrency_id=MODEL_WORK,
         concurrency_limit=concurrency,

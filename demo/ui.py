@@ -51,9 +51,13 @@ def build_app(models: Models | None = None, concurrency: int = MODEL_CONCURRENCY
             with gr.Tab("Segment", id="segment"):
                 seg = tab_segment.layout([[e["path"], e["phrases"]] for e in examples])
             with gr.Tab("Video", id="video"):
-                vid = tab_video.layout([[e["path"], e["phrases"]] for e in load_examples(index="videos.json")])
+                clips = load_examples(index="videos.json")
+                vid = tab_video.layout(
+                    [[e["path"], e["phrases"]] for e in clips],
+                    [[e["path"], tab_video.AGENT, e["query"], e["key_s"]] for e in clips],
+                )
         api.register(models, concurrency)  # first, so that it gets the plain endpoint names
         tab_ask.wire(ask, models, concurrency)
         tab_segment.wire(seg, models, concurrency)
-        tab_video.wire(vid, models, concurrency)
+        tab_video.wire(vid, models, concurrency, ask)
     return app

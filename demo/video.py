@@ -1,7 +1,9 @@
-"""The Video tab's logic: SAM 3 tracking of noun phrases through a short video. No Gradio here.
+"""The Video tab's logic: SAM 3 tracking of noun phrases, or of the agent's answer on a key frame. No Gradio here.
 
 Frames stream through `sam3.video.track_text` (flat memory whatever the length); the result is an
 overlay mp4 with a stable colour and number per object, and the tracking JSON of `python -m sam3 track`.
+An agent query runs on one key frame (`agent.video`) and the masks it selects are followed through
+the clip, numbered as in its answer.
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from demo.export import SessionFiles, safe_stem
+import numpy as np
+
+from agent.loop import Agent, Budget
+from agent.overlay import draw_overlay
+from agent.video import answer_key_frame, follow_selection
+from demo.export import SessionFiles, safe_stem, write_png
 from demo.gpu import gpu
-from demo.inputs import parse_phrases
+from demo.inputs import clean_query, parse_phrases
 from demo.models import DemoInputError, Models
 from sam3.video.export import TrackRecorder, write_overlay
 from sam3.video.reader import VideoError, VideoReader
@@ -33,6 +40,7 @@ class VideoResult:
     json_path: str
     status: str
     objects: list[dict]
+    key_frame_path: str | None = None
 
 
 def _seconds(text: str | float | None, name: str) -> float | None:
@@ -47,6 +55,37 @@ def _seconds(text: str | float | None, name: str) -> float | None:
     return value
 
 
+def _open(video_path: str | None, start_s, end_s, stride: int) -> VideoReader:
+    if not video_path:
+        raise DemoInputError("upload a video first")
+    start, end = _seconds(start_s, "start"), _seconds(end_s, "end")
+    end = end or None  # 0 (the empty number box) means: to the end of the video
+    if start is not None and end is not None and end <= start:
+        raise DemoInputError(f"end ({end} s) must come after start ({start} s)")
+    try:
+        return VideoReader(
+            video_path,
+            start=f"{start}s" if start is not None else None,
+            end=f"{end}s" if end is not None else None,
+            stride=max(1, int(stride)),
+            max_seconds=MAX_SECONDS,
+        )
+    except VideoError as exc:
+        raise DemoInputError(str(exc)) from None
+
+
+def key_position(reader: VideoReader, key_s: str | float | None) -> int:
+    """The selected frame nearest `key_s` seconds into the file (the range's first frame when empty)."""
+    t = _seconds(key_s, "the key frame")
+    if t is None:
+        return 0
+    indices = np.asarray(reader.indices)
+    first, last = indices[0] / reader.fps, indices[-1] / reader.fps
+    if not first - 0.5 / reader.fps <= t <= last + 0.5 / reader.fps:
+        raise DemoInputError(f"the key frame at {t:g} s is outside the chosen range ({first:.2f} s to {last:.2f} s)")
+    return int(np.abs(indices - t * reader.fps).argmin())
+
+
 @gpu
 def track_video(
     models: Models,
@@ -59,23 +98,8 @@ def track_video(
     progress: Callable[[int, int | None], None] | None = None,
 ) -> VideoResult:
     """Tracks every instance of the phrases; raises `DemoInputError` with a sentence for bad input."""
-    if not video_path:
-        raise DemoInputError("upload a video first")
+    reader = _open(video_path, start_s, end_s, stride)
     prompts = parse_phrases(phrases)
-    start, end = _seconds(start_s, "start"), _seconds(end_s, "end")
-    end = end or None  # 0 (the empty number box) means: to the end of the video
-    if start is not None and end is not None and end <= start:
-        raise DemoInputError(f"end ({end} s) must come after start ({start} s)")
-    try:
-        reader = VideoReader(
-            video_path,
-            start=f"{start}s" if start is not None else None,
-            end=f"{end}s" if end is not None else None,
-            stride=max(1, int(stride)),
-            max_seconds=MAX_SECONDS,
-        )
-    except VideoError as exc:
-        raise DemoInputError(str(exc)) from None
     loaded = models.video()
     recorder = TrackRecorder({**reader.info.as_dict()}, prompts)
     recorder.extend(track_text(reader, prompts, loaded, progress=progress))
@@ -93,3 +117,71 @@ def track_video(
         f"{len(recorder.frames)} frame(s).{note}"
     )
     return VideoResult(str(overlay), str(json_path), status, objects)
+
+
+@gpu
+def answer_video(
+    models: Models,
+    state: VideoState,
+    video_path: str | None,
+    query: str | None,
+    key_s: str | float | None = None,
+    spec: str = "spatial",
+    api_key: str | None = None,
+    start_s: str | float | None = None,
+    end_s: str | float | None = None,
+    stride: int = 1,
+    threshold: float = 0.5,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> VideoResult:
+    """The agent answers `query` on the key frame; its selection is followed through the video."""
+    query = clean_query(query)
+    reader = _open(video_path, start_s, end_s, stride)
+    position = key_position(reader, key_s)
+    segmenter = models.require_segmenter()
+    llm = models.chat_model(spec, api_key)
+    agent = Agent(llm=llm, spatial=True, budget=Budget(), threshold=float(threshold))
+    key = answer_key_frame(agent, segmenter, reader, position, query)
+    selection = key.detections
+    folder = state.files.new_folder("video")
+    stem = safe_stem(Path(video_path).stem, "video")
+    ids = list(range(1, len(selection) + 1))
+    frame = reader.get(position).image
+    key_png = write_png(folder, f"{stem}_key_frame.png", draw_overlay(frame, selection, colour_ids=ids))
+    at = f"frame {key.index} ({key.index / reader.fps:.2f} s)"
+    if not len(selection):
+        trace = folder / f"{stem}_agent_trace.json"
+        key_frame = {"position": position, "index": key.index}
+        trace.write_text(json.dumps({"key_frame": key_frame, "agent": key.run.to_json()}))
+        message = key.run.answer.message or "no mask matches the query"
+        return VideoResult("", str(trace), f"Nothing to follow: on {at} the agent answered: {message}", [], key_png)
+    tracker = models.tracker()
+    recorder = TrackRecorder({**reader.info.as_dict()}, list(dict.fromkeys(selection.phrases)))
+    recorder.extend(
+        follow_selection(
+            reader,
+            position,
+            selection,
+            detector=segmenter.loaded,
+            tracker=tracker,
+            ids=ids,
+            threshold=float(threshold),
+            progress=progress,
+        )
+    )
+    overlay = folder / f"{stem}_answer.mp4"
+    write_overlay(reader, recorder, overlay)
+    payload = recorder.to_json(
+        model=segmenter.loaded.source,
+        mode="sam3" if tracker is not None else "associate",
+        key_frame={"position": position, "index": key.index},
+        agent=key.run.to_json(),
+    )
+    json_path = folder / f"{stem}_answer_tracks.json"
+    json_path.write_text(json.dumps(payload))
+    how = "SAM 3's tracker" if tracker is not None else "matching the detector's masks frame to frame"
+    status = (
+        f"On {at} the agent chose {len(selection)} mask(s) ({key.run.answer.message}); followed over "
+        f"{len(recorder.frames)} frame(s) by {how}."
+    )
+    return VideoResult(str(overlay), str(json_path), status, payload["objects"], key_png)

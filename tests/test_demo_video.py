@@ -1,14 +1,17 @@
-"""The Video tab's logic on a generated ShapesWorld clip: overlay mp4 and tracking JSON, and bad input."""
+"""The Video tab's logic on a generated ShapesWorld clip: phrases or an agent query on a key frame, overlay mp4
+and tracking JSON, and bad input."""
 
 from __future__ import annotations
 
 import json
 
 import decord
+import numpy as np
 import pytest
+from PIL import Image
 
 from demo.models import DemoInputError, Models
-from demo.video import VideoState, track_video
+from demo.video import VideoState, answer_video, track_video
 from shapesworld.video import render_video, sample_video, write_mp4
 
 
@@ -72,4 +75,41 @@ def test_shipped_video_examples_decode_and_are_listed():
     for e in examples:
         reader = decord.VideoReader(e["path"])
         assert len(reader) == 40 and reader[0].shape == (240, 320, 3)
-        assert e["phrases"]
+        assert e["phrases"] and e["query"].startswith("the leftmost") and 0 <= e["key_s"] < 4
+
+
+def test_agent_answer_on_a_key_frame_is_followed_through_the_clip(models, clip):
+    seen = []
+    res = answer_video(
+        models, VideoState(), clip, "the leftmost shape", key_s=1.0, threshold=0.0,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    tracks = json.loads(open(res.json_path).read())
+    assert tracks["key_frame"] == {"position": 10, "index": 10}
+    assert tracks["agent"]["query"] == "the leftmost shape" and len(tracks["agent"]["answer"]["detections"]) == 1
+    assert [o["id"] for o in tracks["objects"]] == [1] == [o["id"] for o in res.objects]
+    assert sorted(f["index"] for f in tracks["frames"]) == list(range(20)) and seen[-1] == (20, 20)
+    key = np.asarray(Image.open(res.key_frame_path))
+    assert key.shape == (64, 96, 3)
+    assert len(decord.VideoReader(res.overlay_path)) == 20
+    assert "the agent chose 1 mask(s)" in res.status and "frame 10 (1.00 s)" in res.status
+
+
+def test_agent_that_selects_nothing_says_so_and_tracks_nothing(models, clip):
+    res = answer_video(models, VideoState(), clip, "the leftmost shape", threshold=1.0)
+    assert res.overlay_path == "" and res.objects == [] and "Nothing to follow" in res.status
+    assert json.loads(open(res.json_path).read())["agent"]["answer"]["status"] == "no_match"
+
+
+@pytest.mark.parametrize(
+    "query, key_s, start, message",
+    [
+        ("  ", None, None, "query"),
+        ("the leftmost shape", 5.0, None, "outside the chosen range"),
+        ("the leftmost shape", 0.2, 1.0, "outside the chosen range"),
+        ("the leftmost shape", "soon", None, "number of seconds"),
+    ],
+)
+def test_agent_bad_input_is_a_sentence(models, clip, query, key_s, start, message):
+    with pytest.raises(DemoInputError, match=message):
+        answer_video(models, VideoState(), clip, query, key_s=key_s, start_s=start)

@@ -353,3 +353,28 @@ def test_video_tab_tracks_a_clip(page, tmp_path):
     assert "20 frame(s)" in page.locator("#video-status").inner_text()
     assert page.locator("#video-files a").count() >= 1
     shot(page, tmp_path, "08_video_tracked")
+
+
+def test_video_tab_follows_the_agents_answer_on_a_key_frame(page, tmp_path):
+    from shapesworld.video import render_video, sample_video, write_mp4
+
+    clip = tmp_path / "shapes.mp4"
+    write_mp4(render_video(sample_video(4, width=96, height=64, fps=10, seconds=2.0)).frames, clip, fps=10)
+    page.get_by_text("Options", exact=True).click()
+    set_number(page, "ask-threshold", 0)  # the agent uses the Ask tab's backend and threshold
+    page.get_by_role("tab", name="Video").click()
+    page.set_input_files("#video-input input[type=file]", str(clip))
+    page.wait_for_selector("#video-input video")
+    page.click("#video-mode label:has-text('Agent query on a key frame')")
+    page.wait_for_selector("#video-query textarea")
+    assert not page.locator("#video-phrases").is_visible()
+    page.fill("#video-query textarea", "the leftmost shape")
+    set_number(page, "video-key", 1)
+    page.click("#video-run")
+    page.wait_for_function("document.querySelector('#video-status')?.innerText.includes('followed over')")
+    status = page.locator("#video-status").inner_text()
+    assert "frame 10 (1.00 s)" in status and "chose 1 mask(s)" in status and "20 frame(s)" in status, status
+    page.wait_for_selector("#video-key-frame img")
+    page.wait_for_selector("#video-result video")
+    assert page.locator("#video-files a").count() >= 1
+    shot(page, tmp_path, "09_video_agent")

@@ -10,7 +10,6 @@ import gradio as gr
 from demo.models import DemoInputError, Models, backend_spec
 from demo.tab_ask import MODEL_WORK, AskTab
 from demo.video import MAX_SECONDS, VideoState, answer_video, track_video
-from sam3.video.reader import VideoError
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ def wire(tab: VideoTab, models: Models, concurrency: int, ask: AskTab) -> None:
                 )
             else:
                 res = track_video(models, state, video, phrases, start, end, int(stride), report)
-        except (DemoInputError, VideoError) as exc:
+        except DemoInputError as exc:
             gr.Warning(str(exc))
             return gr.skip(), f"❌ {exc}", gr.skip(), gr.skip(), state
         except Exception as exc:  # the app keeps serving whatever went wrong in one run

@@ -9,7 +9,8 @@ the clip, numbered as in its answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +72,21 @@ def _open(video_path: str | None, start_s, end_s, stride: int) -> VideoReader:
             max_seconds=MAX_SECONDS,
         )
     except VideoError as exc:
-        raise DemoInputError(str(exc)) from None
+        raise DemoInputError(public_message(exc, video_path)) from None
+
+
+def public_message(exc: Exception, video_path: str) -> str:
+    """The error with the server's path to the upload replaced by the file's name."""
+    return str(exc).replace(str(video_path), Path(video_path).name)
+
+
+@contextmanager
+def _decoding(video_path: str) -> Iterator[None]:
+    """A file that breaks mid-way (truncated, corrupt) is bad input too, reported like the others."""
+    try:
+        yield
+    except VideoError as exc:
+        raise DemoInputError(public_message(exc, video_path)) from None
 
 
 def key_position(reader: VideoReader, key_s: str | float | None) -> int:
@@ -102,11 +117,13 @@ def track_video(
     prompts = parse_phrases(phrases)
     loaded = models.video()
     recorder = TrackRecorder({**reader.info.as_dict()}, prompts)
-    recorder.extend(track_text(reader, prompts, loaded, progress=progress))
+    with _decoding(video_path):
+        recorder.extend(track_text(reader, prompts, loaded, progress=progress))
     folder = state.files.new_folder("video")
     stem = safe_stem(Path(video_path).stem, "video")
     overlay = folder / f"{stem}_tracked.mp4"
-    write_overlay(reader, recorder, overlay)
+    with _decoding(video_path):
+        write_overlay(reader, recorder, overlay)
     payload = recorder.to_json(model=loaded.source, mode=loaded.mode, tracker_trained=loaded.tracker_trained)
     json_path = folder / f"{stem}_tracks.json"
     json_path.write_text(json.dumps(payload))
@@ -141,12 +158,13 @@ def answer_video(
     segmenter = models.require_segmenter()
     llm = models.chat_model(spec, api_key)
     agent = Agent(llm=llm, spatial=True, budget=Budget(), threshold=float(threshold))
-    key = answer_key_frame(agent, segmenter, reader, position, query)
+    with _decoding(video_path):
+        key = answer_key_frame(agent, segmenter, reader, position, query)
+        frame = reader.get(position).image
     selection = key.detections
     folder = state.files.new_folder("video")
     stem = safe_stem(Path(video_path).stem, "video")
     ids = list(range(1, len(selection) + 1))
-    frame = reader.get(position).image
     key_png = write_png(folder, f"{stem}_key_frame.png", draw_overlay(frame, selection, colour_ids=ids))
     at = f"frame {key.index} ({key.index / reader.fps:.2f} s)"
     if not len(selection):
@@ -157,20 +175,22 @@ def answer_video(
         return VideoResult("", str(trace), f"Nothing to follow: on {at} the agent answered: {message}", [], key_png)
     tracker = models.tracker()
     recorder = TrackRecorder({**reader.info.as_dict()}, list(dict.fromkeys(selection.phrases)))
-    recorder.extend(
-        follow_selection(
-            reader,
-            position,
-            selection,
-            detector=segmenter.loaded,
-            tracker=tracker,
-            ids=ids,
-            threshold=float(threshold),
-            progress=progress,
+    with _decoding(video_path):
+        recorder.extend(
+            follow_selection(
+                reader,
+                position,
+                selection,
+                detector=segmenter.loaded,
+                tracker=tracker,
+                ids=ids,
+                threshold=float(threshold),
+                progress=progress,
+            )
         )
-    )
     overlay = folder / f"{stem}_answer.mp4"
-    write_overlay(reader, recorder, overlay)
+    with _decoding(video_path):
+        write_overlay(reader, recorder, overlay)
     payload = recorder.to_json(
         model=segmenter.loaded.source,
         mode="sam3" if tracker is not None else "associate",

@@ -72,7 +72,7 @@ def _check_detections(items: list[dict], size: tuple[int, int], phrases: set[str
 
 def test_named_endpoints(client, app):
     named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(named) == {"/segment", "/ask"}  # the UI's own events stay private
+    assert set(named) == {"/segment", "/ask", "/track", "/ask_video"}  # the UI's own events stay private
     assert [p["parameter_name"] for p in named["/segment"]["parameters"]] == [
         "image",
         "phrases",
@@ -86,11 +86,16 @@ def test_named_endpoints(client, app):
         "threshold",
         "api_key",
     ]
+    track_params = [p["parameter_name"] for p in named["/track"]["parameters"]]
+    assert track_params == ["video", "phrases", "start", "end", "stride"]
+    assert [p["parameter_name"] for p in named["/ask_video"]["parameters"]] == [
+        "video", "query", "key_s", "backend", "threshold", "api_key", "start", "end", "stride"
+    ]
     # Stop cancels the running Ask event; every model event shares one bounded concurrency group.
     deps = app[0].config["dependencies"]
     assert any(d["cancels"] for d in deps)
     model_fns = [f for f in app[0].fns.values() if f.concurrency_id == "sam3"]
-    assert {f.api_name for f in model_fns} >= {"segment", "ask"}
+    assert {f.api_name for f in model_fns} >= {"segment", "ask", "track", "ask_video"}
     assert len(model_fns) >= 5 and all(
         f.concurrency_limit == model_fns[0].concurrency_limit >= 1 for f in model_fns
     )
@@ -184,3 +189,40 @@ def test_ask_with_a_server_that_does_not_answer(client):
     # ... and the app keeps serving.
     ok = client.predict(handle_file(str(EXAMPLE)), "star", 0.0, "", api_name="/segment")
     assert ok["image"]["width"] == 640
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    from shapesworld.video import render_video, sample_video, write_mp4
+
+    path = tmp_path_factory.mktemp("clip") / "shapes.mp4"
+    write_mp4(render_video(sample_video(4, width=96, height=64, fps=10, seconds=2.0)).frames, path, fps=10)
+    return str(path)
+
+
+def test_track_and_ask_video(client, clip):
+    tracks = client.predict(handle_file(clip), "star, circle", None, None, 2, api_name="/track")
+    assert tracks["video"]["width"] == 96 and [f["index"] for f in tracks["frames"]] == list(range(0, 20, 2))
+    for frame in tracks["frames"]:
+        for obj in frame["objects"]:
+            assert mask_utils.decode(obj["mask"]).shape == (64, 96)
+    out = client.predict(handle_file(clip), "the leftmost shape", 1.0, "spatial", 0.0, "", None, None, 1,
+                         api_name="/ask_video")
+    assert out["key_frame"] == {"position": 10, "index": 10} and out["agent"]["backend"] == "spatial"
+    assert [o["id"] for o in out["objects"]] == [1] and len(out["frames"]) == 20
+
+
+@pytest.mark.parametrize(
+    "endpoint, args, message",
+    [
+        ("/track", ("notes", "star", None, None, 1), r"the first frame of notes\.png cannot be decoded"),
+        ("/track", ("clip", " ", None, None, 1), "noun phrase"),
+        ("/ask_video", ("clip", "the leftmost shape", 9.0, "spatial", 0.5, "", None, None, 1), "outside the chosen"),
+        ("/ask_video", ("clip", "", None, "spatial", 0.5, "", None, None, 1), "query"),
+    ],
+)
+def test_video_endpoints_bad_input(client, clip, files, endpoint, args, message):
+    video = clip if args[0] == "clip" else str(files / "notes.png")
+    with pytest.raises(AppError, match=message) as err:
+        client.predict(handle_file(video), *args[1:], api_name=endpoint)
+    assert "/tmp" not in str(err.value)  # no server paths in messages

@@ -93,15 +93,26 @@ def shot(page, tmp_path: Path, name: str) -> None:
 def set_number(page, elem_id: str, value: float) -> None:
     """Type into a slider's number box and wait until the slider itself holds the value.
 
-    The box commits on Enter/blur; clicking Run before the slider has it sends the old value.
+    The box commits on Enter/blur; clicking Run before the slider has it sends the old value. Typing
+    straight after an accordion opens can land before the box is wired up, so it is typed again.
     """
-    page.fill(f"#{elem_id} input[type=number]", str(value))
-    page.keyboard.press("Enter")
-    page.locator(f"#{elem_id} input[type=number]").blur()
-    page.wait_for_function(
-        "([sel, v]) => { const r = document.querySelector(sel); return !r || Number(r.value) === v; }",
-        arg=[f"#{elem_id} input[type=range]", float(value)],
-    )
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.locator(f"#{elem_id} input[type=number]")
+    for attempt in range(5):
+        box.fill(str(value))
+        page.keyboard.press("Enter")
+        box.blur()
+        try:
+            page.wait_for_function(
+                "([sel, v]) => { const r = document.querySelector(sel); return !r || Number(r.value) === v; }",
+                arg=[f"#{elem_id} input[type=range]", float(value)],
+                timeout=5000,
+            )
+            return
+        except PlaywrightTimeout:
+            if attempt == 4:
+                raise
 
 
 def download_json(page, link_selector: str) -> dict:

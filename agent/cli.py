@@ -126,7 +126,7 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fast-path", action="store_true", help="send every query to the MLLM, even parseable ones")
     p.add_argument("--model", help="SAM 3 Hub id or directory (default as for python -m sam3)")
     p.add_argument("--device")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=float, help="SAM 3 score threshold (default: the checkpoint's)")
     p.add_argument("--max-rounds", type=int, default=Budget.rounds)
     p.add_argument("--max-seconds", type=float, default=Budget.seconds)
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

@@ -60,7 +60,7 @@ class Agent:
         llm: ChatModel | None = None,
         spatial: bool = True,
         budget: Budget = Budget(),
-        threshold: float = 0.5,
+        threshold: float | None = None,
     ):
         if llm is None and not spatial:
             raise ValueError("the agent needs an LLM backend or the spatial planner")

@@ -87,7 +87,7 @@ def follow_selection(
     detector: LoadedSam3 | None = None,
     tracker: LoadedTrackerVideo | None = None,
     ids: list[int] | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     progress: Progress | None = None,
 ) -> Iterator[FrameResult]:
     """Tracks the selected masks of frame `position` through `video`: the key frame, later frames, then earlier ones.

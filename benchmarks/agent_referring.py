@@ -84,13 +84,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--scenes", type=int, default=40)
     ap.add_argument("--seed", type=int, default=HELD_OUT_SEED)
     ap.add_argument("--limit", type=int, help="at most this many queries")
-    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--threshold", type=float, help="default: the checkpoint's calibrated one")
     ap.add_argument("--reasonseg", help="a ReasonSeg split folder")
     ap.add_argument("--refcoco", nargs=3, metavar=("INSTANCES", "REFS", "IMAGES"))
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     segmenter = Segmenter.load(args.model)
+    args.threshold = segmenter.loaded.score_threshold if args.threshold is None else args.threshold
     llm = None if args.llm == "spatial" else make_backend(args.llm)
     agent = Agent(llm=llm, spatial=True, threshold=args.threshold)
     if args.reasonseg:
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "model": segmenter.loaded.source,
         "llm": agent.name,
+        "threshold": args.threshold,
         **run(agent, segmenter, samples, args.limit),
     }
     print(f"{'kind':12} {'gIoU':>6} {'cIoU':>6} {'n':>5}")

@@ -1,6 +1,6 @@
 """How well a checkpoint tracks ShapesWorld videos with known identities, and how fast.
 
-    python -m benchmarks.video_tracking [--model DIR] [--videos 6] [--threshold 0.5] [--json OUT]
+    python -m benchmarks.video_tracking [--model DIR] [--videos 6] [--threshold T] [--json OUT]
 
 Two tasks on generated clips from a held-out seed range:
 - text: every instance of each shape kind in the clip ("circle", ...) tracked with `track_text`;
@@ -69,12 +69,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--model", default="bundled")
     ap.add_argument("--videos", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--threshold", type=float, help="default: the checkpoint's calibrated one")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     segmenter = Segmenter.load(a.model, device="cpu")
     loaded = load_video_sam3(segmenter.loaded.source, device="cpu")
+    a.threshold = segmenter.loaded.score_threshold if a.threshold is None else a.threshold
     text, agent_scores, frames, seconds, per_clip = [], [], 0, 0.0, []
     agent = Agent(threshold=a.threshold)
     for scene, video in clips(a.videos, a.seconds, (256, 192)):

@@ -22,8 +22,8 @@ from demo.video import VideoState, answer_video, track_video
 
 SEGMENT_DOC = (
     "SAM 3 on one image. image: an image file; phrases: noun phrases separated by commas or newlines; "
-    "threshold: score threshold in [0, 1]; boxes: optional exemplar boxes 'x0,y0,x1,y1[,neg]' "
-    "separated by ';' (pixels of the uploaded image). Returns {image, model, phrases, threshold, "
+    "threshold: score threshold in [0, 1] (default: the checkpoint's); boxes: optional exemplar boxes "
+    "'x0,y0,x1,y1[,neg]' separated by ';' (pixels of the uploaded image). Returns {image, model, phrases, threshold, "
     "detections: [{phrase, score, box (XYXY pixels), mask (COCO RLE)}], timing_ms}."
 )
 ASK_DOC = (
@@ -89,12 +89,13 @@ def register(models: Models, concurrency: int) -> None:
             res = answer_video(models, state, video, query, key_s, spec, api_key, start, end, stride, threshold)
             return json.loads(Path(res.json_path).read_text())
 
+    default_threshold = models.score_threshold
     with gr.Row(visible=False):
         s_image, s_phrases = gr.File(label="image"), gr.Textbox(label="phrases")
-        s_threshold, s_boxes = gr.Number(0.5, label="threshold"), gr.Textbox("", label="boxes")
+        s_threshold, s_boxes = gr.Number(default_threshold, label="threshold"), gr.Textbox("", label="boxes")
         s_out, s_button = gr.JSON(label="detections"), gr.Button()
         a_image, a_query = gr.File(label="image"), gr.Textbox(label="query")
-        a_backend, a_threshold = gr.Textbox("spatial", label="backend"), gr.Number(0.5, label="threshold")
+        a_backend, a_threshold = gr.Textbox("spatial", label="backend"), gr.Number(default_threshold, label="threshold")
         a_key, a_out, a_button = (
             gr.Textbox("", label="api_key", type="password"),
             gr.JSON(label="run"),
@@ -104,7 +105,7 @@ def register(models: Models, concurrency: int) -> None:
         t_start, t_end, t_stride = _range_inputs()
         t_out, t_button = gr.JSON(label="tracks"), gr.Button()
         v_video, v_query, v_key = gr.File(label="video"), gr.Textbox(label="query"), gr.Number(None, label="key_s")
-        v_backend, v_threshold = gr.Textbox("spatial", label="backend"), gr.Number(0.5, label="threshold")
+        v_backend, v_threshold = gr.Textbox("spatial", label="backend"), gr.Number(default_threshold, label="threshold")
         v_api_key = gr.Textbox("", label="api_key", type="password")
         v_start, v_end, v_stride = _range_inputs()
         v_out, v_button = gr.JSON(label="tracks"), gr.Button()

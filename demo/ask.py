@@ -19,7 +19,7 @@ from agent.loop import Agent, Budget, Counters
 from demo.export import SessionFiles, write_exports, write_png
 from demo.gpu import gpu
 from demo.inputs import PreparedImage, clean_query, prepare_image
-from demo.models import DemoInputError, Models
+from demo.models import Models
 from demo.render import hit_test, legend_html, selection_overlay
 from sam3.detections import Detections
 
@@ -107,17 +107,16 @@ def prepare_request(
     query: str | None,
     spec: str,
     api_key: str | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     fast_path: bool = True,
 ) -> AskRequest:
     """Checks every input before any model work; raises `DemoInputError` saying what is wrong."""
     prepared = image if isinstance(image, PreparedImage) else prepare_image(image)
     query = clean_query(query)
     models.require_segmenter()
-    if not 0.0 <= float(threshold) <= 1.0:
-        raise DemoInputError(f"the score threshold must be in [0, 1], got {threshold}")
+    threshold = models.threshold(threshold)
     llm = models.chat_model(spec, api_key)
-    agent = Agent(llm=llm, spatial=llm is None or bool(fast_path), budget=Budget(), threshold=float(threshold))
+    agent = Agent(llm=llm, spatial=llm is None or bool(fast_path), budget=Budget(), threshold=threshold)
     return AskRequest(prepared, query, agent)
 
 
@@ -309,7 +308,7 @@ def ask_json(
     image_path: str | None,
     query: str | None,
     spec: str = "spatial",
-    threshold: float = 0.5,
+    threshold: float | None = None,
     api_key: str | None = None,
     fast_path: bool = True,
 ) -> dict:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.llm import ChatModel, make_backend
-from sam3.loading import BUNDLED_DIR, ModelLoadError
+from sam3.loading import BUNDLED_DIR, SAM3_SCORE_THRESHOLD, ModelLoadError
 from sam3.session import Segmenter
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,23 @@ class Models:
                 "not real-world objects: try the examples."
             )
         return f"SAM 3: `{self.source_name}` ({where})"
+
+    @property
+    def score_threshold(self) -> float:
+        """The loaded checkpoint's calibrated score threshold: the default of every threshold control."""
+        return self.segmenter.loaded.score_threshold if self.segmenter else SAM3_SCORE_THRESHOLD
+
+    def threshold(self, value: float | str | None) -> float:
+        """A threshold from the page or the API: empty means the checkpoint's; outside [0, 1] is refused."""
+        if value is None or value == "":
+            return self.score_threshold
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise DemoInputError(f"the score threshold must be a number in [0, 1], got {value!r}") from None
+        if not 0.0 <= value <= 1.0:
+            raise DemoInputError(f"the score threshold must be in [0, 1], got {value}")
+        return value
 
     def require_segmenter(self) -> Segmenter:
         if self.segmenter is None:

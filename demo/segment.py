@@ -173,14 +173,13 @@ def segment_ui(
 
 
 def segment_json(
-    models: Models, image_path: str | None, phrases_text: str, threshold: float = 0.5, boxes_text: str = ""
+    models: Models, image_path: str | None, phrases_text: str, threshold: float | None = None, boxes_text: str = ""
 ) -> dict:
     """The `/segment` API: detections as in `python -m sam3 segment --json`; `DemoInputError` on bad input."""
     prepared = prepare_image(image_path)
     boxes = parse_boxes(boxes_text, prepared.scale)
     phrases = parse_phrases(phrases_text, allow_empty=bool(boxes))
-    if not 0.0 <= float(threshold) <= 1.0:
-        raise DemoInputError(f"the score threshold must be in [0, 1], got {threshold}")
+    threshold = models.threshold(threshold)
     models.require_segmenter()
     det, timing, _ = run_segment(models, prepared, phrases, boxes, threshold)
     img = prepared.image

@@ -55,7 +55,7 @@ def _backend_markdown() -> str:
     return "\n".join(lines)
 
 
-def layout(examples: list[list[str]]) -> AskTab:
+def layout(examples: list[list[str]], threshold: float) -> AskTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             image = image_input(label="Image", sources=["upload", "clipboard"], height=300, elem_id="ask-image")
@@ -91,7 +91,7 @@ def layout(examples: list[list[str]]) -> AskTab:
                     elem_id="ask-fast-path",
                 )
                 threshold = gr.Slider(
-                    0.0, 1.0, value=0.5, step=0.01, label="SAM 3 score threshold", elem_id="ask-threshold"
+                    0.0, 1.0, value=threshold, step=0.01, label="SAM 3 score threshold", elem_id="ask-threshold"
                 )
             if examples:
                 gr.Examples(

@@ -35,7 +35,7 @@ class SegmentTab:
     state: gr.State
 
 
-def layout(examples: list[list[str]]) -> SegmentTab:
+def layout(examples: list[list[str]], threshold: float) -> SegmentTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=4):
             image = image_input(label="Image", sources=["upload", "clipboard"], height=300, elem_id="seg-image")
@@ -45,7 +45,9 @@ def layout(examples: list[list[str]]) -> SegmentTab:
                 lines=2,
                 elem_id="seg-phrases",
             )
-            threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Score threshold", elem_id="seg-threshold")
+            threshold = gr.Slider(
+                0.0, 1.0, value=threshold, step=0.01, label="Score threshold", elem_id="seg-threshold"
+            )
             box_kind = gr.Radio(
                 [POSITIVE, NEGATIVE, REFINE_ADD, REFINE_REMOVE],
                 value=POSITIVE,

@@ -47,9 +47,9 @@ def build_app(models: Models | None = None, concurrency: int = MODEL_CONCURRENCY
         )
         with gr.Tabs():
             with gr.Tab("Ask", id="ask"):
-                ask = tab_ask.layout([[e["path"], e["query"]] for e in examples])
+                ask = tab_ask.layout([[e["path"], e["query"]] for e in examples], models.score_threshold)
             with gr.Tab("Segment", id="segment"):
-                seg = tab_segment.layout([[e["path"], e["phrases"]] for e in examples])
+                seg = tab_segment.layout([[e["path"], e["phrases"]] for e in examples], models.score_threshold)
             with gr.Tab("Video", id="video"):
                 clips = load_examples(index="videos.json")
                 vid = tab_video.layout(

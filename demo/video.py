@@ -148,7 +148,7 @@ def answer_video(
     start_s: str | float | None = None,
     end_s: str | float | None = None,
     stride: int = 1,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> VideoResult:
     """The agent answers `query` on the key frame; its selection is followed through the video."""
@@ -156,8 +156,9 @@ def answer_video(
     reader = _open(video_path, start_s, end_s, stride)
     position = key_position(reader, key_s)
     segmenter = models.require_segmenter()
+    threshold = models.threshold(threshold)
     llm = models.chat_model(spec, api_key)
-    agent = Agent(llm=llm, spatial=True, budget=Budget(), threshold=float(threshold))
+    agent = Agent(llm=llm, spatial=True, budget=Budget(), threshold=threshold)
     with _decoding(video_path):
         key = answer_key_frame(agent, segmenter, reader, position, query)
         frame = reader.get(position).image
@@ -184,7 +185,7 @@ def answer_video(
                 detector=segmenter.loaded,
                 tracker=tracker,
                 ids=ids,
-                threshold=float(threshold),
+                threshold=threshold,
                 progress=progress,
             )
         )

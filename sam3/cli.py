@@ -63,7 +63,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     boxes = [parse_box(b) for b in args.box or []]
     if not prompts and not boxes:
         raise UsageError("give at least one --prompt or --box")
-    if not 0 <= args.threshold <= 1:
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise UsageError(f"--threshold must be in [0, 1], got {args.threshold}")
     image = load_image(args.image)
     t0 = time.perf_counter()
@@ -81,6 +81,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     payload = {
         "image": {"width": w, "height": h},
         "model": loaded.source,
+        "threshold": loaded.score_threshold if args.threshold is None else args.threshold,
         "detections": det.to_json_list(),
         "timing_ms": {"load": round(load_ms, 2), **timing.as_dict()},
     }
@@ -192,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         help="Hub id or checkpoint directory (default: $SAM3_MODEL, facebook/sam3, else the bundled checkpoint)",
     )
-    seg.add_argument("--threshold", type=float, default=0.5, help="minimum score (default 0.5)")
+    seg.add_argument(
+        "--threshold", type=float, help="minimum score (default: the checkpoint's calibrated one; facebook/sam3: 0.5)"
+    )
     seg.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     seg.add_argument("--json", help="output file (default: stdout)")
     seg.set_defaults(func=cmd_segment)
@@ -217,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="refuse ranges longer than this many seconds (default 30, SAM 3's video length; 0: no limit)",
     )
-    trk.add_argument("--threshold", type=float, help="detection score to keep (default: the model's, 0.5)")
+    trk.add_argument("--threshold", type=float, help="detection score to keep (default: the checkpoint's)")
     trk.add_argument("--new-threshold", type=float, help="score to start a new object (default: the model's, 0.7)")
     trk.add_argument("--max-objects", type=int, help="most objects tracked at once")
     trk.add_argument(

@@ -136,27 +136,44 @@ def simple_phrases(scene: RenderedScene, rng: np.random.Generator, max_absent: i
     return positives, absent
 
 
-def evaluate(segmenter: Segmenter, scenes: list[RenderedScene], seed: int = 0, threshold: float = 0.5):
-    """Per-phrase metrics over `scenes`, with all of a scene's phrases asked in one session."""
+def evaluate(segmenter: Segmenter, scenes: list[RenderedScene], seed: int = 0, threshold: float | None = None):
+    """Per-phrase metrics over `scenes` at `threshold` (default: the checkpoint's), a scene's phrases in one session."""
+    threshold = segmenter.loaded.score_threshold if threshold is None else threshold
+    return sweep(segmenter, scenes, [threshold], seed)[threshold]
+
+
+def sweep(
+    segmenter: Segmenter, scenes: list[RenderedScene], thresholds: list[float], seed: int = 0
+) -> dict[float, dict]:
+    """The metrics at each threshold, from one pass at the lowest.
+
+    Exact, not an approximation: NMS and duplicate removal always keep the higher-scoring mask, so
+    dropping detections below a threshold after them leaves what thresholding before them would.
+    """
+    from PIL import Image
+
+    thresholds = sorted(set(float(t) for t in thresholds))
     rng = np.random.default_rng(seed)
-    ev = PhraseEval()
+    evals = {t: PhraseEval() for t in thresholds}
     latency = []
     for scene in scenes:
-        from PIL import Image
-
         positives, absent = simple_phrases(scene, rng)
         phrases = list(positives) + absent
         if not phrases:
             continue
         session = ImageSession(segmenter.loaded, Image.fromarray(scene.image))
         t0 = time.perf_counter()
-        det = session.segment(phrases, threshold=threshold)
+        det = session.segment(phrases, threshold=thresholds[0])
         latency.append(1e3 * (time.perf_counter() - t0))
-        for p, idx in positives.items():
-            ev.add_positive(det.with_phrase(p), scene.masks[list(idx)])
-        for p in absent:
-            ev.add_absent(det.with_phrase(p))
-    out = ev.summary()
-    out["pairs"] = len(ev.images)
-    out["ms_per_image"] = float(np.mean(latency)) if latency else 0.0
+        for t, ev in evals.items():
+            kept = det[det.scores > t]
+            for p, idx in positives.items():
+                ev.add_positive(kept.with_phrase(p), scene.masks[list(idx)])
+            for p in absent:
+                ev.add_absent(kept.with_phrase(p))
+    out = {}
+    for t, ev in evals.items():
+        out[t] = ev.summary()
+        out[t]["pairs"] = len(ev.images)
+        out[t]["ms_per_image"] = float(np.mean(latency)) if latency else 0.0
     return out

@@ -23,6 +23,7 @@ HUB_MODEL = "facebook/sam3"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = REPO_ROOT / "assets" / "models" / "sam3-shapes"
 NETWORK_TIMEOUT_S = 3.0
+SAM3_SCORE_THRESHOLD = 0.5  # the confidence threshold of Meta's own SAM 3 demo
 
 
 class ModelLoadError(RuntimeError):
@@ -37,6 +38,15 @@ class LoadedSam3:
     device: torch.device
     dtype: torch.dtype
     fallback_reason: str | None = None
+
+    @property
+    def score_threshold(self) -> float:
+        """The score threshold this checkpoint was calibrated for (`score_threshold` in its config).
+
+        SAM 3's scores are calibrated for 0.5; a checkpoint trained here declares its own operating point,
+        so that every default (CLI, app, agent, tracker) shows what it detects rather than nothing.
+        """
+        return float(getattr(self.model.config, "score_threshold", SAM3_SCORE_THRESHOLD))
 
 
 def default_device() -> torch.device:

@@ -27,7 +27,6 @@ from sam3.loading import LoadedSam3, load_sam3
 from sam3.postprocess import clean
 
 VISUAL_PROMPT = "visual"  # SAM 3's text for a prompt made of exemplar boxes alone
-DEFAULT_THRESHOLD = 0.5
 DEFAULT_NMS_IOU = 0.7
 DEFAULT_DEDUPE_OVERLAP = 0.8
 MAX_ROWS_PER_PASS = 16
@@ -176,7 +175,7 @@ class ImageSession:
         self,
         phrases: str | Sequence[str] = (),
         boxes: Sequence[BoxPrompt] = (),
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
         nms_iou: float | None = DEFAULT_NMS_IOU,
         dedupe_overlap: float | None = DEFAULT_DEDUPE_OVERLAP,
         mask_threshold: float = 0.5,
@@ -186,7 +185,9 @@ class ImageSession:
 
         With boxes and no phrase, the boxes alone are the prompt. Scores are
         sigmoid(query logit) x sigmoid(presence logit); masks are at the image's full size.
+        `threshold` defaults to the checkpoint's calibrated one (`LoadedSam3.score_threshold`).
         """
+        threshold = self.loaded.score_threshold if threshold is None else threshold
         phrases = [phrases] if isinstance(phrases, str) else list(phrases)
         phrases = [" ".join(p.split()) for p in phrases]
         if any(not p for p in phrases):

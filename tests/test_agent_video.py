@@ -2,7 +2,7 @@
 
 Random weights find blobs, not shapes, so these tests check the hand-over (the selected masks are
 what gets followed, with the answer's numbers as ids, every frame once, key frame first) and the
-command line; following real shapes is checked with the bundled checkpoint in test_bundled_video.py.
+command line; following real shapes is checked with the bundled checkpoint in test_bundled.py.
 """
 
 from __future__ import annotations

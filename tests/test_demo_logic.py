@@ -168,6 +168,33 @@ def test_banner_says_why_the_model_fell_back(loaded_tiny):
         prepare_request(broken, str(EXAMPLES_DIR / "leftmost_star.png"), "the leftmost star", "spatial")
 
 
+def test_threshold_controls_start_at_the_checkpoints_calibrated_threshold(tiny_checkpoint, tmp_path):
+    import shutil
+
+    from demo.segment import segment_json
+    from demo.ui import build_app
+    from sam3.train.export import set_score_threshold
+
+    calibrated = tmp_path / "calibrated"
+    shutil.copytree(tiny_checkpoint, calibrated)
+    set_score_threshold(calibrated, 0.21)
+    models = Models.load(str(calibrated), device="cpu")
+    app = build_app(models)
+    values = {
+        c["props"].get("elem_id"): c["props"]["value"]
+        for c in app.config["components"]
+        if c["props"].get("elem_id") in ("ask-threshold", "seg-threshold")
+    }
+    assert values == {"ask-threshold": 0.21, "seg-threshold": 0.21}
+    image = str(EXAMPLES_DIR / "leftmost_star.png")
+    assert segment_json(models, image, "star", None)["threshold"] == 0.21  # an API call without one
+    assert segment_json(models, image, "star", 0.4)["threshold"] == 0.4
+    with pytest.raises(DemoInputError, match=r"in \[0, 1\]"):
+        segment_json(models, image, "star", 1.5)
+    with pytest.raises(DemoInputError, match="a number"):
+        models.threshold("high")
+
+
 def test_refinement_points_make_one_mask_without_re_encoding(tiny_checkpoint):
     from demo.models import Models
     from demo.segment import SegmentState, clear_boxes, refine_click

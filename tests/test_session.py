@@ -78,6 +78,32 @@ def test_threshold_filters(loaded_tiny, photo):
     assert len(session.segment("star", threshold=1.0)) == 0
 
 
+def test_the_default_threshold_is_the_one_the_checkpoint_declares(tiny_checkpoint, loaded_tiny, photo, tmp_path):
+    """facebook/sam3's 0.5 unless the checkpoint records its own (as the bundled one does at export)."""
+    import shutil
+
+    from sam3.loading import load_sam3
+    from sam3.train.export import set_score_threshold
+
+    everything = ImageSession(loaded_tiny, photo).segment("star", threshold=0.0, nms_iou=None, dedupe_overlap=None)
+    cut = float(np.median(everything.scores))
+    assert loaded_tiny.score_threshold == 0.5
+    assert len(ImageSession(loaded_tiny, photo).segment("star")) == 0  # random scores stay below 0.5
+
+    calibrated = tmp_path / "calibrated"
+    shutil.copytree(tiny_checkpoint, calibrated)
+    set_score_threshold(calibrated, cut)
+    loaded = load_sam3(str(calibrated), device="cpu")
+    assert loaded.score_threshold == pytest.approx(cut)
+    session = ImageSession(loaded, photo)
+    default = session.segment("star", nms_iou=None, dedupe_overlap=None)
+    explicit = session.segment("star", threshold=cut, nms_iou=None, dedupe_overlap=None)
+    assert 0 < len(default) < len(everything)
+    np.testing.assert_array_equal(default.scores, explicit.scores)
+    with pytest.raises(ValueError, match="lies in"):
+        set_score_threshold(calibrated, 1.5)
+
+
 def test_exemplar_boxes_change_the_prompt(loaded_tiny, photo):
     session = ImageSession(loaded_tiny, photo)
     opts = dict(threshold=0.0, nms_iou=None, dedupe_overlap=None)

@@ -1,7 +1,10 @@
-"""`python -m sam3.train.export RUN_CHECKPOINT OUT_DIR`: ship a training checkpoint as a model.
+"""`python -m sam3.train.export RUN_CHECKPOINT OUT_DIR [--score-threshold T]`: ship a training checkpoint.
 
 Copies the loadable files (config, safetensors weights, processor and tokenizer) and leaves
-the optimizer state behind; writes a model card with the training step.
+the optimizer state behind; writes a model card with the training step. `--score-threshold` records
+the operating point calibrated for this checkpoint (`python -m benchmarks.shapes_eval --calibrate`) in
+its config, where `LoadedSam3.score_threshold` reads it: a small model trained with IoU-aware scores
+does not score like facebook/sam3, whose 0.5 is the default otherwise.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 MODEL_FILES = ("config.json", "model.safetensors", "processor_config.json", "tokenizer.json", "tokenizer_config.json")
 
 
-def export(checkpoint: str | Path, out_dir: str | Path, notes: str = "") -> Path:
+def export(checkpoint: str | Path, out_dir: str | Path, notes: str = "", score_threshold: float | None = None) -> Path:
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     missing = [f for f in MODEL_FILES if not (checkpoint / f).is_file()]
     if missing:
@@ -22,6 +25,8 @@ def export(checkpoint: str | Path, out_dir: str | Path, notes: str = "") -> Path
     out_dir.mkdir(parents=True, exist_ok=True)
     for f in MODEL_FILES:
         shutil.copy2(checkpoint / f, out_dir / f)
+    if score_threshold is not None:
+        set_score_threshold(out_dir, score_threshold)
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     card = [
         "# sam3-shapes",
@@ -34,10 +39,22 @@ def export(checkpoint: str | Path, out_dir: str | Path, notes: str = "") -> Path
         f"- training step: {state['step']}",
         f"- size: {json.dumps(state['config']['size'])}",
     ]
+    if score_threshold is not None:
+        card.append(f"- calibrated score threshold (the default everywhere it is used): {score_threshold:g}")
     if notes:
         card += ["", notes]
     (out_dir / "README.md").write_text("\n".join(card) + "\n")
     return out_dir
+
+
+def set_score_threshold(model_dir: str | Path, value: float) -> None:
+    """Records the checkpoint's calibrated score threshold in its config.json."""
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"a score threshold lies in (0, 1), got {value}")
+    path = Path(model_dir) / "config.json"
+    config = json.loads(path.read_text())
+    config["score_threshold"] = float(value)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,8 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("checkpoint")
     ap.add_argument("out_dir")
     ap.add_argument("--notes", default="", help="text appended to the model card (e.g. benchmark results)")
+    ap.add_argument("--score-threshold", type=float, help="the calibrated operating point to record")
     a = ap.parse_args(argv)
-    print(export(a.checkpoint, a.out_dir, a.notes))
+    print(export(a.checkpoint, a.out_dir, a.notes, a.score_threshold))
 
 
 if __name__ == "__main__":

@@ -262,7 +262,7 @@ class AssociationTracker:
         self.detector = detector
         self.prompts = _clean_prompts(prompts)
         self.size = tuple(video_size) if video_size else None
-        self.threshold = 0.5 if threshold is None else threshold
+        self.threshold = detector.score_threshold if threshold is None else threshold
         self.min_iou, self.max_lost, self.max_objects = min_iou, max_lost, max_objects
         self.tracks = {oid: _Track(oid, phrase, rle, float(score)) for oid, phrase, rle, score in seeds}
         self.spawn = spawn
@@ -348,7 +348,7 @@ def track_text(
     `video`: a `VideoReader`, a file path (read with the default 30 s limit), a (T, H, W, 3)
     uint8 array, or any iterable of such frames (streamed: nothing is held but the current frame).
     `model`: a `LoadedVideoSam3` or anything `load_video_sam3` takes. `threshold` is the
-    detection score to keep a detection (SAM 3's `score_threshold_detection`, 0.5 by default),
+    detection score to keep a detection (SAM 3's `score_threshold_detection`; default: the checkpoint's),
     `new_object_threshold` the score to start a new object (`new_det_thresh`, 0.7);
     `progress(done, total)` is called after each frame (total None when unknown). Results come
     in frame order. `tracker_out`, if given, receives the tracker object (for inspection).

@@ -3,6 +3,8 @@ and how often an absent phrase stays empty. Used by `benchmarks/shapes_eval.py` 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from dataclasses import dataclass, field
 
@@ -91,20 +93,17 @@ class PhraseEval:
 
         if not self.coco_dt or not self.coco_gt:
             return {"AP": 0.0, "AP50": 0.0}
-        gt = COCO()
-        gt.dataset = {
-            "images": self.images,
-            "annotations": self.coco_gt,
-            "categories": [{"id": 1, "name": "p"}],
-        }
-        gt.createIndex()
-        dt = gt.loadRes([{**d, "segmentation": {**d["segmentation"]}} for d in self.coco_dt])
-        ev = COCOeval(gt, dt, "segm")
-        ev.params.maxDets = [1, 10, 100]
-        import contextlib
-        import io
-
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints every step
+            gt = COCO()
+            gt.dataset = {
+                "images": self.images,
+                "annotations": self.coco_gt,
+                "categories": [{"id": 1, "name": "p"}],
+            }
+            gt.createIndex()
+            dt = gt.loadRes([{**d, "segmentation": {**d["segmentation"]}} for d in self.coco_dt])
+            ev = COCOeval(gt, dt, "segm")
+            ev.params.maxDets = [1, 10, 100]
             ev.evaluate()
             ev.accumulate()
             ev.summarize()

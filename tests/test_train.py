@@ -169,6 +169,58 @@ def test_train_loop_saves_loadable_checkpoints_and_resumes(tmp_path):
     assert not list(ckpt.parent.glob("*.tmp")) and not list(ckpt.parent.glob("*.old"))
 
 
+def _word_features(model, processor, words):
+    tok = processor.tokenizer(words, padding="max_length", max_length=32, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model.text_encoder(input_ids=tok.input_ids, attention_mask=tok.attention_mask).last_hidden_state
+    return torch.nn.functional.normalize(hidden[:, 1], dim=-1)  # the word's own position
+
+
+def test_spread_word_embeddings_make_words_distinct_at_initialisation():
+    """At the default init every word is ~5% of the text encoder's output; spread, they are far apart."""
+    from sam3.build import new_model
+    from sam3.configs import SHAPES
+    from sam3.train.loop import spread_word_embeddings
+    from shapesworld.phrases import vocabulary
+
+    model, processor = new_model(SHAPES, vocabulary(), seed=0)
+    words = ["circle", "square", "triangle", "star", "red", "blue"]
+    off_diagonal = ~torch.eye(len(words), dtype=torch.bool)
+    before = _word_features(model, processor, words)
+    spread_word_embeddings(model, 1.0, seed=0)
+    after = _word_features(model, processor, words)
+    assert (before @ before.T)[off_diagonal].mean() > 0.8
+    assert (after @ after.T)[off_diagonal].abs().mean() < 0.3
+
+
+def test_a_frozen_text_encoder_stays_put_while_the_text_projection_trains(tmp_path):
+    from transformers import Sam3Model
+
+    from sam3.train.loop import TrainConfig, train
+
+    cfg = TrainConfig(
+        out_dir=str(tmp_path / "run"),
+        steps=2,
+        images_per_batch=2,
+        phrases_per_image=2,
+        eval_every=100,
+        eval_images=4,
+        side_range=(64, 80),
+        size=replace(TINY, image_size=64),
+        warmup=1,
+        lr=1e-2,
+    )
+    start = train(replace(cfg, steps=1, out_dir=str(tmp_path / "start")))
+    before = Sam3Model.from_pretrained(start)
+    import shutil
+
+    shutil.copytree(start, tmp_path / "run" / "checkpoint")
+    after = Sam3Model.from_pretrained(train(cfg))
+    for name, p in before.text_encoder.state_dict().items():
+        assert torch.equal(p, after.text_encoder.state_dict()[name]), name
+    assert not torch.equal(before.text_projection.weight, after.text_projection.weight)
+
+
 @pytest.mark.parametrize("step, expected", [(0, 0.5 / 300), (299, 0.5), (20_000, 0.05 * 0.5)])
 def test_learning_rate_schedule(step, expected):
     from sam3.train.loop import TrainConfig, lr_at

@@ -39,7 +39,11 @@ class TrainConfig:
     images_per_batch: int = 8
     phrases_per_image: int = 4
     lr: float = 5e-4
-    text_lr_mult: float = 2.0
+    text_lr_mult: float = 1.0  # for the text encoder when it trains, and SAM 3's text projection
+    # A trained text encoder this small collapsed (every word gave the same features by step ~750): keep
+    # it at its initialisation, with word embeddings large enough to dominate its residual stream.
+    freeze_text_encoder: bool = True
+    word_embedding_std: float = 1.0
     weight_decay: float = 0.05
     warmup: int = 300
     grad_clip: float = 0.5
@@ -62,10 +66,24 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
+def spread_word_embeddings(model: Sam3Model, std: float, seed: int) -> None:
+    """Re-draws the token embeddings at `std`: at the default 0.02 a word is ~5% of what the text encoder
+    outputs, so different phrases start out with near-identical features (cosine ~0.95)."""
+    weight = model.text_encoder.get_input_embeddings().weight
+    with torch.no_grad():
+        weight.copy_(torch.randn(weight.shape, generator=torch.Generator().manual_seed(seed)) * std)
+
+
 def _param_groups(model: Sam3Model, cfg: TrainConfig) -> list[dict]:
-    text = [p for n, p in model.named_parameters() if n.startswith(("text_encoder.", "text_projection."))]
+    for p in model.text_encoder.parameters():
+        p.requires_grad_(not cfg.freeze_text_encoder)
+    text = [
+        p
+        for n, p in model.named_parameters()
+        if n.startswith(("text_encoder.", "text_projection.")) and p.requires_grad
+    ]
     ids = {id(p) for p in text}
-    rest = [p for p in model.parameters() if id(p) not in ids]
+    rest = [p for n, p in model.named_parameters() if id(p) not in ids and not n.startswith("text_encoder.")]
     return [{"params": rest, "mult": 1.0}, {"params": text, "mult": cfg.text_lr_mult}]
 
 
@@ -202,6 +220,8 @@ def train(cfg: TrainConfig) -> Path:
         processor = Sam3Processor.from_pretrained(ckpt)
     else:
         model, processor = new_model(cfg.size, vocabulary(), seed=cfg.seed)
+        if cfg.word_embedding_std:
+            spread_word_embeddings(model, cfg.word_embedding_std, cfg.seed)
         state = None
     model.train()
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)

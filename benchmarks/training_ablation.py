@@ -3,14 +3,16 @@
     python -m sam3.train --out runs/ablate-no-one-to-many --steps 20000 --stop-at 1500 --eval-every 250 \\
         --no-one-to-many
     python -m sam3.train --out runs/ablate-no-presence --steps 20000 --stop-at 1500 --eval-every 250 --no-presence
-    python -m benchmarks.training_ablation --full train_state/sam3-shapes-log.jsonl \\
+    python -m benchmarks.training_ablation --full runs/full/log.jsonl \\
         --no-one-to-many runs/ablate-no-one-to-many/log.jsonl --no-presence runs/ablate-no-presence/log.jsonl
 
 The runs share the seed, the initial weights, the data (batches are a function of seed and step) and the
 learning-rate schedule of the full run, so the curves differ only by the ablated loss. Curves are moving
 averages of the per-step losses the runs all compute (the ablated term is still logged as zero), plus the
 held-out indicators logged at each evaluation: presence accuracy and the gap between the top query score
-on phrases that are present and on phrases that are absent.
+on phrases that are present and on phrases that are absent. The figures in `benchmarks/results/` compare
+the first 850 steps of the original recipe (trainable text encoder; the full run's log is
+`train_state/sam3-shapes-log.jsonl` as of commit 926f1d1).
 """
 
 from __future__ import annotations

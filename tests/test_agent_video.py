@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import agent.video as agent_video
 from agent.cli import main
@@ -20,14 +19,13 @@ from agent.video import answer_key_frame, follow_selection, trained_tracker
 from sam3.session import Segmenter
 from sam3.video.loading import load_tracker_video
 from sam3.video.reader import VideoReader
+from tests.threads import torch_threads
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

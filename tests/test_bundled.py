@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from agent.loop import Agent, run_to_end
 from agent.metrics import union_mask
@@ -22,6 +21,7 @@ from sam3.session import Segmenter
 from sam3.video.evaluate import tracking_scores
 from shapesworld import generate
 from shapesworld.video import render_video, sample_video
+from tests.threads import torch_threads
 
 SEED = 5_000_011  # fresh: training uses (0, step), the benchmarks 1_000_003, 2_000_003, 3_000_000+, 4_000_037
 # Bars: below what this checkpoint (step 3502) measures on these samples at its calibrated threshold, the
@@ -36,10 +36,8 @@ pytestmark = pytest.mark.skipif(not (BUNDLED_DIR / "model.safetensors").exists()
 
 @pytest.fixture(scope="module", autouse=True)
 def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(2):
+        yield
 
 
 @pytest.fixture(scope="module")

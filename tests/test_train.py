@@ -139,24 +139,26 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch():
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
 
 
+def tiny_run(out_dir, **overrides):
+    """A training config small enough for a test: 2 images x 2 phrases of 64-80 px, a 64 px TINY model."""
+    from sam3.train.loop import TrainConfig
+
+    return TrainConfig(
+        out_dir=str(out_dir),
+        images_per_batch=2,
+        phrases_per_image=2,
+        side_range=(64, 80),
+        size=replace(TINY, image_size=64),
+        **overrides,
+    )
+
+
 def test_train_loop_saves_loadable_checkpoints_and_resumes(tmp_path):
     from transformers import Sam3Model, Sam3Processor
 
-    from sam3.train.loop import TrainConfig, train
+    from sam3.train.loop import train
 
-    small = replace(TINY, image_size=64)
-    cfg = TrainConfig(
-        out_dir=str(tmp_path / "run"),
-        steps=3,
-        images_per_batch=2,
-        phrases_per_image=2,
-        eval_every=3,
-        save_every=2,
-        eval_images=8,
-        side_range=(64, 80),
-        size=small,
-        warmup=2,
-    )
+    cfg = tiny_run(tmp_path / "run", steps=3, eval_every=3, save_every=2, eval_images=8, warmup=2)
     ckpt = train(cfg)
     state = json.loads((ckpt / "trainer_state.json").read_text())
     assert state["step"] == 3
@@ -196,20 +198,9 @@ def test_spread_word_embeddings_make_words_distinct_at_initialisation():
 def test_a_frozen_text_encoder_stays_put_while_the_text_projection_trains(tmp_path):
     from transformers import Sam3Model
 
-    from sam3.train.loop import TrainConfig, train
+    from sam3.train.loop import train
 
-    cfg = TrainConfig(
-        out_dir=str(tmp_path / "run"),
-        steps=2,
-        images_per_batch=2,
-        phrases_per_image=2,
-        eval_every=100,
-        eval_images=4,
-        side_range=(64, 80),
-        size=replace(TINY, image_size=64),
-        warmup=1,
-        lr=1e-2,
-    )
+    cfg = tiny_run(tmp_path / "run", steps=2, eval_every=100, eval_images=4, warmup=1, lr=1e-2)
     start = train(replace(cfg, steps=1, out_dir=str(tmp_path / "start")))
     before = Sam3Model.from_pretrained(start)
     import shutil

@@ -39,6 +39,7 @@ from sam3.video.session import StreamingVideoSession, memory_window
 from sam3.video.tracking import AssociationTracker, PromptTracker, TextTracker, track_from_masks, track_text
 from shapesworld.phrases import vocabulary
 from shapesworld.video import render_video, sample_video, write_mp4
+from tests.threads import torch_threads
 
 PROMPTS = ["red circle", "blue square"]
 
@@ -46,10 +47,8 @@ PROMPTS = ["red circle", "blue square"]
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Two threads on a busy two-core machine are several times slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

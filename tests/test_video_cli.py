@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from pycocotools import mask as mask_utils
 
 from sam3.cli import main
@@ -18,14 +17,13 @@ from sam3.video.reader import VideoReader
 from shapesworld.phrases import vocabulary
 from shapesworld.video import render_video, sample_video, write_mp4
 from tests.test_video import make_bad_video
+from tests.threads import torch_threads
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

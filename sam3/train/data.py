@@ -32,12 +32,17 @@ def make_batch(
     n_images: int,
     phrases_per_image: int,
     mask_size: int,
-    side_range: tuple[int, int] = (128, 320),
+    side_range: tuple[int, int] = (128, 1024),
+    max_side: int = 384,
     max_shapes: int = 10,
 ) -> Batch:
+    """Sides are drawn from `side_range` (the benchmark's, so aspect ratios match it) and the scene scaled
+    down to fit `max_side`: the model sees 128 px either way, and large renders would triple the cost."""
     images, row_image, texts, targets = [], [], [], []
     for i in range(n_images):
         w, h = (int(v) for v in rng.integers(side_range[0], side_range[1] + 1, 2))
+        scale = min(1.0, max_side / max(w, h))
+        w, h = max(32, round(w * scale)), max(32, round(h * scale))
         scene = sample_scene(rng, width=w, height=h, max_shapes=max_shapes)
         shot = render(scene, renderer=str(rng.choice(["pil", "cv2"])), seed=int(rng.integers(2**31)))
         images.append(shot.image)

@@ -48,7 +48,8 @@ class TrainConfig:
     warmup: int = 300
     grad_clip: float = 0.5
     seed: int = 0
-    side_range: tuple[int, int] = (128, 320)
+    side_range: tuple[int, int] = (128, 1024)  # the benchmark's sides, rendered at most max_side
+    max_side: int = 384
     eval_every: int = 500
     save_every: int = 250
     eval_images: int = 48
@@ -142,7 +143,7 @@ def evaluate(model: Sam3Model, processor: Sam3Processor, cfg: TrainConfig) -> di
     pres_ok, pos_top, neg_top, tp, fp, fn = 0, [], [], 0, 0, 0
     n_rows = 0
     for _ in range(max(1, cfg.eval_images // 8)):
-        batch = make_batch(rng, processor, 8, cfg.phrases_per_image, mask_size, cfg.side_range)
+        batch = make_batch(rng, processor, 8, cfg.phrases_per_image, mask_size, cfg.side_range, cfg.max_side)
         vision = model.get_vision_features(pixel_values=batch.pixel_values)
         out = model(
             vision_embeds=select_vision(vision, batch.row_image),
@@ -240,7 +241,9 @@ def train(cfg: TrainConfig) -> Path:
     t0 = time.time()
     for step in bar:
         rng = np.random.default_rng([cfg.seed, step])
-        batch = make_batch(rng, processor, cfg.images_per_batch, cfg.phrases_per_image, mask_size, cfg.side_range)
+        batch = make_batch(
+            rng, processor, cfg.images_per_batch, cfg.phrases_per_image, mask_size, cfg.side_range, cfg.max_side
+        )
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg) * group["mult"]
         (loss, parts), _ = batch_loss(model, batch, criterion)

@@ -3,9 +3,12 @@
     python -m benchmarks.agent_referring [--llm spatial] [--model DIR] [--scenes 40] [--json OUT]
     python -m benchmarks.agent_referring --reasonseg DIR --model facebook/sam3 --llm openai:URL#MODEL
     python -m benchmarks.agent_referring --refcoco instances.json refs.json IMAGE_DIR --model ...
+    python -m benchmarks.agent_referring --oracle   # the planner alone, on perfect perception
 
 By default: ShapesWorld scenes from a held-out seed, queries from `shapesworld.referring`,
-the bundled checkpoint. Metrics follow ReasonSeg / LISA (agent/metrics.py).
+the bundled checkpoint. Metrics follow ReasonSeg / LISA (agent/metrics.py). --oracle answers every
+phrase with the scene's ground truth instead of SAM 3 (shapesworld.oracle): what is lost there is the
+planner's, the rest is perception's.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from agent.metrics import ReferringScores, union_mask
 from sam3.image_io import load_image
 from sam3.session import Segmenter
 from shapesworld import generate
+from shapesworld.oracle import GroundTruthSession
 from shapesworld.referring import sample_queries
 
 HELD_OUT_SEED = 3_000_017
@@ -33,29 +37,30 @@ TARGETS = {"all": 0.85, "empty": 0.95}
 
 
 def shapes_samples(n_scenes: int, seed: int):
-    """(image, query text, kind, gt union mask) from held-out ShapesWorld scenes."""
+    """(image, query text, kind, gt union mask, ignore, scene) from held-out ShapesWorld scenes."""
     rng = np.random.default_rng(seed)
     for i in range(n_scenes):
         w, h = (int(v) for v in rng.integers(384, 769, 2))
         scene = generate(seed * 10_000 + i, width=w, height=h, n_shapes=int(rng.integers(4, 10)))
         image = Image.fromarray(scene.image)
         for q in sample_queries(scene, rng):
-            yield image, q.text, q.kind, union_mask(scene.masks[list(q.answer)], (h, w)), None
+            yield image, q.text, q.kind, union_mask(scene.masks[list(q.answer)], (h, w)), None, scene
 
 
 def file_samples(samples: list[ReferringSample]):
     for s in samples:
-        yield load_image(s.image_path), s.query, s.kind, s.mask, s.ignore
+        yield load_image(s.image_path), s.query, s.kind, s.mask, s.ignore, None
 
 
-def run(agent: Agent, segmenter: Segmenter, samples, limit: int | None = None) -> dict:
+def run(agent: Agent, segmenter: Segmenter | None, samples, limit: int | None = None) -> dict:
+    """Without a segmenter, perception is the ShapesWorld ground truth (the samples' scenes)."""
     scores = ReferringScores()
     calls, latency, statuses = defaultdict(list), [], defaultdict(int)
     worst = []
-    for n, (image, query, kind, gt, ignore) in enumerate(samples):
+    for n, (image, query, kind, gt, ignore, scene) in enumerate(samples):
         if limit is not None and n >= limit:
             break
-        session = segmenter.session(image)
+        session = segmenter.session(image) if segmenter else GroundTruthSession(scene)
         t0 = time.perf_counter()
         _, answer, counters, _ = run_to_end(agent, session, query)
         latency.append(1e3 * (time.perf_counter() - t0))
@@ -87,11 +92,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threshold", type=float, help="default: the checkpoint's calibrated one")
     ap.add_argument("--reasonseg", help="a ReasonSeg split folder")
     ap.add_argument("--refcoco", nargs=3, metavar=("INSTANCES", "REFS", "IMAGES"))
+    ap.add_argument("--oracle", action="store_true", help="ShapesWorld ground truth instead of SAM 3")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    if args.oracle and (args.reasonseg or args.refcoco):
+        ap.error("--oracle needs ShapesWorld scenes (their ground truth is the oracle)")
     torch.set_num_threads(2)
-    segmenter = Segmenter.load(args.model)
-    args.threshold = segmenter.loaded.score_threshold if args.threshold is None else args.threshold
+    segmenter = None if args.oracle else Segmenter.load(args.model)
+    if segmenter and args.threshold is None:
+        args.threshold = segmenter.loaded.score_threshold
     llm = None if args.llm == "spatial" else make_backend(args.llm)
     agent = Agent(llm=llm, spatial=True, threshold=args.threshold)
     if args.reasonseg:
@@ -101,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         samples = shapes_samples(args.scenes, args.seed)
     results = {
-        "model": segmenter.loaded.source,
+        "model": segmenter.loaded.source if segmenter else "oracle (ShapesWorld ground truth)",
         "llm": agent.name,
         "threshold": args.threshold,
         **run(agent, segmenter, samples, args.limit),

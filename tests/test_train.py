@@ -162,7 +162,8 @@ def test_train_loop_saves_loadable_checkpoints_and_resumes(tmp_path):
     ckpt = train(cfg)
     state = json.loads((ckpt / "trainer_state.json").read_text())
     assert state["step"] == 3
-    Sam3Model.from_pretrained(ckpt)
+    trained = Sam3Model.from_pretrained(ckpt)
+    assert {m.p for m in trained.modules() if isinstance(m, torch.nn.Dropout)} == {0.0}  # TrainConfig.dropout
     assert Sam3Processor.from_pretrained(ckpt).tokenizer("red circle").input_ids[1] > 2
     train(replace(cfg, steps=5))
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]

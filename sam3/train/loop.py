@@ -44,6 +44,7 @@ class TrainConfig:
     # it at its initialisation, with word embeddings large enough to dominate its residual stream.
     freeze_text_encoder: bool = True
     word_embedding_std: float = 1.0
+    dropout: float = 0.0  # ShapesWorld never repeats a batch: dropout would only add noise
     weight_decay: float = 0.05
     warmup: int = 300
     grad_clip: float = 0.5
@@ -73,6 +74,15 @@ def spread_word_embeddings(model: Sam3Model, std: float, seed: int) -> None:
     weight = model.text_encoder.get_input_embeddings().weight
     with torch.no_grad():
         weight.copy_(torch.randn(weight.shape, generator=torch.Generator().manual_seed(seed)) * std)
+
+
+def set_dropout(model: Sam3Model, p: float) -> None:
+    """Every dropout layer, and the config it is saved with."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+    for sub in ("detr_encoder_config", "detr_decoder_config", "geometry_encoder_config"):
+        getattr(model.config, sub).dropout = p
 
 
 def _param_groups(model: Sam3Model, cfg: TrainConfig) -> list[dict]:
@@ -224,6 +234,7 @@ def train(cfg: TrainConfig) -> Path:
         if cfg.word_embedding_std:
             spread_word_embeddings(model, cfg.word_embedding_std, cfg.seed)
         state = None
+    set_dropout(model, cfg.dropout)
     model.train()
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if state is not None:

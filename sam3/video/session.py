@@ -115,6 +115,20 @@ def trim_object_outputs(
                     del tracked[t]
 
 
+def _frameless_session(height: int, width: int, device: torch.device | str, dtype: torch.dtype) -> dict:
+    """Arguments of a `transformers` video session that holds no frames itself and caches one frame's features."""
+    return dict(
+        video=None,
+        video_height=height,
+        video_width=width,
+        inference_device=device,
+        inference_state_device=device,
+        video_storage_device=device,
+        dtype=dtype,
+        max_vision_features_cache_size=1,
+    )
+
+
 class StreamingVideoSession(Sam3VideoInferenceSession):
     """A `Sam3VideoInferenceSession` fed one frame at a time that forgets what no later frame reads.
 
@@ -137,16 +151,7 @@ class StreamingVideoSession(Sam3VideoInferenceSession):
         dtype: torch.dtype = torch.float32,
         trim: bool = True,
     ):
-        super().__init__(
-            video=None,
-            video_height=video_height,
-            video_width=video_width,
-            inference_device=device,
-            inference_state_device=device,
-            video_storage_device=device,
-            dtype=dtype,
-            max_vision_features_cache_size=1,
-        )
+        super().__init__(**_frameless_session(video_height, video_width, device, dtype))
         self.total_frames = total_frames
         self.window = window
         self.maskmem_window = maskmem_window
@@ -267,16 +272,7 @@ class LazyTrackerSession(Sam3TrackerVideoInferenceSession):
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
-        super().__init__(
-            video=None,
-            video_height=video_height,
-            video_width=video_width,
-            inference_device=device,
-            inference_state_device=device,
-            video_storage_device=device,
-            dtype=dtype,
-            max_vision_features_cache_size=1,
-        )
+        super().__init__(**_frameless_session(video_height, video_width, device, dtype))
         self.processed_frames = frames
         self.window = window
 

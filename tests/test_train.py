@@ -246,3 +246,15 @@ def test_sigterm_saves_and_stops(tmp_path):
     state = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())
     assert 2 <= state["step"] < 10_000
     assert "stopped by signal" in out
+
+
+def test_worker_processes_draw_the_batches_the_loop_would_draw(tmp_path):
+    """Batches are a function of (seed, step): drawn ahead in worker processes, the run is the same run."""
+    from sam3.train.loop import train
+
+    logs = []
+    for workers in (0, 2):
+        out = tmp_path / f"w{workers}"
+        train(tiny_run(out, steps=3, eval_every=10_000, save_every=10_000, warmup=1, workers=workers, threads=1))
+        logs.append([json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()])
+    assert [r["loss"] for r in logs[0]] == [r["loss"] for r in logs[1]]

@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval-every", type=int, default=d.eval_every)
     ap.add_argument("--save-every", type=int, default=d.save_every)
     ap.add_argument("--threads", type=int, default=d.threads)
+    ap.add_argument("--device", default=d.device, help="auto (CUDA when there is one), cpu, cuda, cuda:1...")
+    ap.add_argument("--workers", type=int, default=d.workers,
+                    help="processes drawing batches ahead (use most cores when the model runs on a GPU)")
     ap.add_argument("--resume-from", help="a saved training state (checkpoint with optimizer) to continue from "
                     "when --out has none yet, e.g. train_state/sam3-shapes")
     ap.add_argument("--no-one-to-many", action="store_true", help="ablation: drop the one-to-many branch")
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
         eval_every=a.eval_every,
         save_every=a.save_every,
         threads=a.threads,
+        device=a.device,
+        workers=a.workers,
         loss=loss,
     )
     ckpt = Path(cfg.out_dir) / "checkpoint"

@@ -25,6 +25,39 @@ class Batch:
     targets: list[RowTarget]
     phrases: list[str]
 
+    def to(self, device: torch.device) -> Batch:
+        return Batch(
+            pixel_values=self.pixel_values.to(device, non_blocking=True),
+            row_image=self.row_image.to(device, non_blocking=True),
+            input_ids=self.input_ids.to(device, non_blocking=True),
+            attention_mask=self.attention_mask.to(device, non_blocking=True),
+            targets=[RowTarget(t.boxes.to(device), t.masks.to(device)) for t in self.targets],
+            phrases=self.phrases,
+        )
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Batch `step` of a run, a pure function of (seed, step): worker processes can draw them in any
+    order and a resumed run sees what it would have seen."""
+
+    def __init__(self, processor: Sam3Processor, seed: int, n_images: int, phrases_per_image: int,
+                 mask_size: int, side_range: tuple[int, int], max_side: int, steps: int):
+        self.processor = processor
+        self.seed = seed
+        self.args = (n_images, phrases_per_image, mask_size, side_range, max_side)
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, step: int) -> Batch:
+        return make_batch(np.random.default_rng([self.seed, step]), self.processor, *self.args)
+
+
+def as_is(batch: Batch) -> Batch:
+    """The DataLoader's per-sample conversion: a Batch is ready as it is (module level: workers pickle it)."""
+    return batch
+
 
 def make_batch(
     rng: np.random.Generator,

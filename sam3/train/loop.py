@@ -24,7 +24,7 @@ from transformers import Sam3Model, Sam3Processor
 from sam3.build import new_model, save_checkpoint
 from sam3.configs import SHAPES, Sam3Size
 from sam3.features import select_vision
-from sam3.train.data import Batch, make_batch
+from sam3.train.data import Batch, StepBatches, as_is, make_batch
 from sam3.train.losses import LossWeights, Sam3Criterion
 from sam3.train.outputs import forward_all_layers
 from shapesworld.phrases import vocabulary
@@ -59,6 +59,8 @@ class TrainConfig:
     eval_images: int = 48
     stop_at: int | None = None  # stop early without changing the schedule (ablations)
     threads: int = 2
+    device: str = "auto"  # "auto": CUDA when there is one
+    workers: int = 0  # processes drawing batches ahead of the model (0: in the training process)
     size: Sam3Size = field(default_factory=lambda: SHAPES)
     loss: LossWeights = field(default_factory=LossWeights)
 
@@ -118,8 +120,8 @@ def _save(model, processor, optimizer, cfg: TrainConfig, step: int, directory: P
     tensors, meta = {}, {"steps": {}}
     for pid, state in optimizer.state_dict()["state"].items():
         meta["steps"][str(pid)] = float(state["step"])
-        tensors[f"{pid}.exp_avg"] = state["exp_avg"].contiguous()
-        tensors[f"{pid}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
+        tensors[f"{pid}.exp_avg"] = state["exp_avg"].contiguous().cpu()
+        tensors[f"{pid}.exp_avg_sq"] = state["exp_avg_sq"].contiguous().cpu()
     save_file(tensors, str(tmp / "optimizer.safetensors"))
     config = asdict(cfg)
     (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "config": config, "optimizer": meta}, indent=1))
@@ -158,6 +160,7 @@ def evaluate(model: Sam3Model, processor: Sam3Processor, cfg: TrainConfig) -> di
     n_rows = 0
     for _ in range(max(1, cfg.eval_images // 8)):
         batch = make_batch(rng, processor, 8, cfg.phrases_per_image, mask_size, cfg.side_range, cfg.max_side)
+        batch = batch.to(_device_of(model))
         vision = model.get_vision_features(pixel_values=batch.pixel_values)
         out = model(
             vision_embeds=select_vision(vision, batch.row_image),
@@ -168,11 +171,11 @@ def evaluate(model: Sam3Model, processor: Sam3Processor, cfg: TrainConfig) -> di
         for r, target in enumerate(batch.targets):
             n_rows += 1
             present = len(target.boxes) > 0
-            pres_ok += int((out.presence_logits[r, 0] > 0).item() == present)
+            pres_ok += int(bool(out.presence_logits[r, 0] > 0) == present)
             (pos_top if present else neg_top).append(float(scores[r].max()))
             for k, threshold in enumerate(EVAL_THRESHOLDS):
                 pred = out.pred_boxes[r][scores[r] > threshold]
-                matched = _greedy_matches(pred, target.boxes)
+                matched = _greedy_matches(pred.cpu(), target.boxes.cpu())
                 counts[k] += (matched, len(pred) - matched, len(target.boxes) - matched)
     model.train()
     f1 = 2 * counts[:, 0] / np.maximum(1, 2 * counts[:, 0] + counts[:, 1] + counts[:, 2])
@@ -221,9 +224,23 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def train(cfg: TrainConfig) -> Path:
     """Trains (or resumes) into `cfg.out_dir`; returns the checkpoint directory."""
     torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     out = Path(cfg.out_dir)
     ckpt = out / "checkpoint"
     out.mkdir(parents=True, exist_ok=True)
@@ -239,6 +256,7 @@ def train(cfg: TrainConfig) -> Path:
             spread_word_embeddings(model, cfg.word_embedding_std, cfg.seed)
         state = None
     set_dropout(model, cfg.dropout)
+    model.to(device)
     model.train()
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if state is not None:
@@ -252,13 +270,19 @@ def train(cfg: TrainConfig) -> Path:
     log = log_path.open("a")
     stop = _StopFlag()
     end = min(cfg.steps, cfg.stop_at or cfg.steps)
-    bar = tqdm(range(start, end), initial=start, total=end, desc="train", mininterval=10)
+    batches = torch.utils.data.DataLoader(
+        StepBatches(processor, cfg.seed, cfg.images_per_batch, cfg.phrases_per_image, mask_size,
+                    cfg.side_range, cfg.max_side, end),
+        batch_size=None,
+        sampler=range(start, end),
+        num_workers=cfg.workers,
+        collate_fn=as_is,
+        prefetch_factor=4 if cfg.workers else None,
+    )
+    bar = tqdm(zip(range(start, end), batches), initial=start, total=end, desc="train", mininterval=10)
     t0 = time.time()
-    for step in bar:
-        rng = np.random.default_rng([cfg.seed, step])
-        batch = make_batch(
-            rng, processor, cfg.images_per_batch, cfg.phrases_per_image, mask_size, cfg.side_range, cfg.max_side
-        )
+    for step, batch in bar:
+        batch = batch.to(device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg) * group["mult"]
         (loss, parts), _ = batch_loss(model, batch, criterion)

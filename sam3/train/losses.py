@@ -80,11 +80,12 @@ class Sam3Criterion:
         def add(name, value):
             parts[name] = parts.get(name, 0.0) + value
 
+        gt_cpu = [t.boxes.detach().float().cpu() for t in targets]
         for layer in range(n_layers):
             last = layer == n_layers - 1
-            o2o = [
-                hungarian(out.logits[layer, r], out.boxes[layer, r], targets[r].boxes) for r in range(n_rows)
-            ]
+            # matching runs on the CPU (scipy): one copy per layer, not one device sync per row
+            logits_cpu, boxes_cpu = out.logits[layer].detach().float().cpu(), out.boxes[layer].detach().float().cpu()
+            o2o = [hungarian(logits_cpu[r], boxes_cpu[r], gt_cpu[r]) for r in range(n_rows)]
             add("cls", self._classification(out, layer, targets, o2o, has_target) / num_targets)
             l1, giou = self._boxes(out, layer, targets, o2o)
             add("l1", l1 / num_targets)
@@ -92,10 +93,7 @@ class Sam3Criterion:
             if w.use_presence:
                 add("presence", F.binary_cross_entropy_with_logits(out.presence[layer], has_target.float()))
             if w.use_one_to_many and not last:
-                o2m = [
-                    one_to_many(out.logits[layer, r], out.boxes[layer, r], targets[r].boxes)
-                    for r in range(n_rows)
-                ]
+                o2m = [one_to_many(logits_cpu[r], boxes_cpu[r], gt_cpu[r]) for r in range(n_rows)]
                 n_o2m = max(1.0, float(sum(len(q) for q, _ in o2m)))
                 add("o2m_cls", self._classification(out, layer, targets, o2m, has_target) / num_targets)
                 l1, giou = self._boxes(out, layer, targets, o2m)
@@ -121,22 +119,22 @@ class Sam3Criterion:
         return total, {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in parts.items()}
 
     @staticmethod
-    def _flat(assignments) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _flat(assignments, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rows, queries, tgts = [], [], []
         for r, (q, t) in enumerate(assignments):
             rows += [r] * len(q)
-            queries += list(q)
-            tgts += list(t)
+            queries += [int(i) for i in q]
+            tgts += [int(i) for i in t]
         return (
-            torch.tensor(rows, dtype=torch.long),
-            torch.tensor(queries, dtype=torch.long),
-            torch.tensor(tgts),
+            torch.tensor(rows, dtype=torch.long, device=device),
+            torch.tensor(queries, dtype=torch.long, device=device),
+            torch.tensor(tgts, dtype=torch.long),
         )
 
     def _classification(self, out, layer, targets, assignments, has_target) -> torch.Tensor:
         logits = out.logits[layer]
         quality = torch.zeros_like(logits)
-        rows, queries, tgts = self._flat(assignments)
+        rows, queries, tgts = self._flat(assignments, out.logits.device)
         if len(rows):
             gt = torch.stack([targets[r].boxes[t] for r, t in zip(rows.tolist(), tgts.tolist())])
             pred = out.boxes[layer][rows, queries].detach()
@@ -146,7 +144,7 @@ class Sam3Criterion:
         return (loss * has_target[:, None]).sum()
 
     def _boxes(self, out, layer, targets, assignments) -> tuple[torch.Tensor, torch.Tensor]:
-        rows, queries, tgts = self._flat(assignments)
+        rows, queries, tgts = self._flat(assignments, out.logits.device)
         if not len(rows):
             zero = out.boxes.sum() * 0
             return zero, zero
@@ -157,7 +155,7 @@ class Sam3Criterion:
         return l1, giou
 
     def _masks(self, out, targets, assignments) -> tuple[torch.Tensor, torch.Tensor]:
-        rows, queries, tgts = self._flat(assignments)
+        rows, queries, tgts = self._flat(assignments, out.logits.device)
         if not len(rows):
             zero = out.masks.sum() * 0
             return zero, zero

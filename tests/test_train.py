@@ -258,3 +258,10 @@ def test_worker_processes_draw_the_batches_the_loop_would_draw(tmp_path):
         train(tiny_run(out, steps=3, eval_every=10_000, save_every=10_000, warmup=1, workers=workers, threads=1))
         logs.append([json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()])
     assert [r["loss"] for r in logs[0]] == [r["loss"] for r in logs[1]]
+
+
+def test_time_limit_saves_and_stops(tmp_path):
+    from sam3.train.loop import train
+
+    ckpt = train(tiny_run(tmp_path / "run", steps=50, save_every=10_000, eval_every=10_000, time_limit_min=0.0))
+    assert json.loads((ckpt / "trainer_state.json").read_text())["step"] == 1

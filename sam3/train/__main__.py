@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default=d.device, help="auto (CUDA when there is one), cpu, cuda, cuda:1...")
     ap.add_argument("--workers", type=int, default=d.workers,
                     help="processes drawing batches ahead (use most cores when the model runs on a GPU)")
+    ap.add_argument("--time-limit", type=float, metavar="MINUTES", help="save and stop after this long")
     ap.add_argument("--resume-from", help="a saved training state (checkpoint with optimizer) to continue from "
                     "when --out has none yet, e.g. train_state/sam3-shapes")
     ap.add_argument("--no-one-to-many", action="store_true", help="ablation: drop the one-to-many branch")
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         threads=a.threads,
         device=a.device,
         workers=a.workers,
+        time_limit_min=a.time_limit,
         loss=loss,
     )
     ckpt = Path(cfg.out_dir) / "checkpoint"

@@ -58,6 +58,7 @@ class TrainConfig:
     save_every: int = 250
     eval_images: int = 48
     stop_at: int | None = None  # stop early without changing the schedule (ablations)
+    time_limit_min: float | None = None  # save and stop after this many minutes (a lent GPU's budget)
     threads: int = 2
     device: str = "auto"  # "auto": CUDA when there is one
     workers: int = 0  # processes drawing batches ahead of the model (0: in the training process)
@@ -299,10 +300,12 @@ def train(cfg: TrainConfig) -> Path:
         log.write(json.dumps(record) + "\n")
         log.flush()
         bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+        if cfg.time_limit_min is not None and time.time() - t0 > 60 * cfg.time_limit_min:
+            stop.requested = True
         if done % cfg.save_every == 0 or done == end or stop.requested:
             _save(model, processor, optimizer, cfg, done, ckpt)
         if stop.requested:
-            bar.write(f"stopped by signal at step {done}; checkpoint saved")
+            bar.write(f"stopped at step {done}; checkpoint saved")
             break
     stop.restore()
     log.close()

@@ -79,24 +79,23 @@ def current_rss_mb() -> float | None:
     return psutil.Process().memory_info().rss / (1 << 20)
 
 
-def build(config: str, tmp: Path) -> LoadedSam3:
-    """A random-initialised model of the given config on CPU, fp32 (random weights do not change speed)."""
+def build(config: str, tmp: Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> LoadedSam3:
+    """A random-initialised model of the given config (random weights do not change speed)."""
     if config == "full":
         from transformers import Sam3Config, Sam3Model
 
         from sam3.build import new_processor
 
         torch.manual_seed(0)
-        model = Sam3Model(Sam3Config()).eval()  # 840 M params; ~3.4 GB: not written to disk
-        cpu = torch.device("cpu")
-        return LoadedSam3(model, new_processor(1008), "random Sam3Config()", cpu, torch.float32)
+        model = Sam3Model(Sam3Config()).eval().to(device, dtype)  # 840 M params; ~3.4 GB: not written to disk
+        return LoadedSam3(model, new_processor(1008), "random Sam3Config()", torch.device(device), dtype)
     from sam3.build import new_model, save_checkpoint
     from shapesworld.phrases import vocabulary
 
     model, processor = new_model(SIZES[config], words=vocabulary())
     save_checkpoint(model, processor, tmp / config)
     del model
-    return load_sam3(tmp / config, device="cpu", dtype=torch.float32)
+    return load_sam3(tmp / config, device=device, dtype=dtype)
 
 
 def test_image(width: int = 1024, height: int = 768):
@@ -190,13 +189,13 @@ def compare(a: list[Detections], b: list[Detections]) -> str:
 
 
 def benchmark(config: str, k: int, repeats: int, threshold: float | None, per_phrase: int = 5,
-              threads: int = 2) -> dict:
+              threads: int = 2, device: str = "cpu", dtype: torch.dtype = torch.float32) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     rss_start = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        loaded = build(config, Path(tmp))
+        loaded = build(config, Path(tmp), device, dtype)
         build_s = time.perf_counter() - t0
     params = sum(p.numel() for p in loaded.model.parameters())
     image, image_name = test_image()
@@ -256,8 +255,7 @@ def benchmark(config: str, k: int, repeats: int, threshold: float | None, per_ph
         "threshold": round(threshold, 5),
         "image_key_ms": round(statistics.median(hash_ms), 2),
         "threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads, fp32, "
-                   f"torch {torch.__version__}",
+        "machine": machine(device, dtype),
         "build_s": round(build_s, 1),
         "warmup_s": round(warmup_s, 1),
         "strategies": summary,
@@ -269,8 +267,16 @@ def benchmark(config: str, k: int, repeats: int, threshold: float | None, per_ph
             "peak_rss_after_model": round(rss_model, 1),
             "peak_rss": round(peak_rss_mb(), 1),
             "rss_now": None if current_rss_mb() is None else round(current_rss_mb(), 1),
+            "peak_gpu": round(torch.cuda.max_memory_allocated() / (1 << 20), 1) if device.startswith("cuda") else None,
         },
     }
+
+
+def machine(device: str, dtype: torch.dtype) -> str:
+    precision = str(dtype).removeprefix("torch.")
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(device)}, {precision}, torch {torch.__version__}"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads, {precision}, torch {torch.__version__}"
 
 
 def table(res: dict) -> str:
@@ -293,7 +299,7 @@ def table(res: dict) -> str:
         "",
         f"config `{res['config']}`: {res['params_m']} M params, input {res['input_px']} px, "
         f"image {res['image']} ({res['image_size'][0]}x{res['image_size'][1]}), k={k}, "
-        f"repeats={res['repeats']} "
+        f"repeats={res['repeats']}, {res['machine']} "
         f"(the median-total repeat is shown)",
         f"ratios: b/a = {r['sequential_over_independent']:.3f}, c/a = {r['batched_over_independent']:.3f}  "
         f"(per repeat: b/a {r['per_repeat']['sequential']}, c/a {r['per_repeat']['batched']}; "
@@ -303,7 +309,8 @@ def table(res: dict) -> str:
         f"same answers as (a): b {res['agreement_with_independent']['sequential']}; "
         f"c {res['agreement_with_independent']['batched']}",
         f"peak RSS {m['peak_rss']:.0f} MB (after building the model {m['peak_rss_after_model']:.0f} MB); "
-        f"cached vision features per session {res['cached_features_mb']} MB",
+        f"cached vision features per session {res['cached_features_mb']} MB"
+        + (f"; peak GPU memory {m['peak_gpu']:.0f} MB" if m.get("peak_gpu") is not None else ""),
     ]
     return "\n".join(lines)
 
@@ -317,11 +324,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="score threshold; default: one that keeps about --per-phrase detections per phrase")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     ap.add_argument("--per-phrase", type=int, default=5, help="detections per phrase for the auto threshold")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (a lent GPU machine)")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on CUDA, float32 on CPU")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
     if args.phrases < 1 or args.repeats < 1:
         ap.error("--phrases and --repeats must be >= 1")
-    res = benchmark(args.config, args.phrases, args.repeats, args.threshold, args.per_phrase, args.threads)
+    dtype = getattr(torch, args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32"))
+    res = benchmark(args.config, args.phrases, args.repeats, args.threshold, args.per_phrase, args.threads,
+                    args.device, dtype)
     print()
     print(table(res))
     if args.json:

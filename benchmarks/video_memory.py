@@ -15,7 +15,9 @@ Configurations:
 - `shapes-associate`: the SHAPES-size random detector (`sam3.configs.SHAPES`), which cannot host
   SAM 3's tracker (hidden 64), in the "associate" mode the bundled checkpoint uses;
 - `shapes128-windowed`: SHAPES with its hidden size raised to 128, the smallest SHAPES-like
-  model that can host the tracker, in SAM 3 mode.
+  model that can host the tracker, in SAM 3 mode;
+- `full-sam3`: the full-size `Sam3VideoConfig()` (random weights), for frames per second on a lent GPU:
+  `python -m benchmarks.video_memory --device cuda --configs full-sam3 shapes128-windowed`.
 """
 
 from __future__ import annotations
@@ -84,10 +86,15 @@ def build(config: str, directory: str) -> str:
             video_config(sam3_config(size), hotstart_delay=0, **heuristics), vocabulary()
         )
         return str(save_video_checkpoint(model, proc, directory))
+    if config == "full-sam3":
+        from transformers import Sam3Config
+
+        model, proc = new_video_model(video_config(Sam3Config(), **heuristics), vocabulary())
+        return str(save_video_checkpoint(model, proc, directory))
     raise ValueError(config)
 
 
-def run_one(config: str, frames: int, checkpoint: str, sample_every: int, threads: int) -> dict:
+def run_one(config: str, frames: int, checkpoint: str, sample_every: int, threads: int, device: str = "cpu") -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -97,7 +104,7 @@ def run_one(config: str, frames: int, checkpoint: str, sample_every: int, thread
     from sam3.video.tracking import track_text
 
     hf_logging.set_verbosity_error()
-    loaded = load_video_sam3(checkpoint, device="cpu", mode="associate" if "associate" in config else "auto")
+    loaded = load_video_sam3(checkpoint, device=device, mode="associate" if "associate" in config else "auto")
     trackers: list = []
     samples = []
     rss_loaded = rss_mb()
@@ -137,6 +144,8 @@ def run_one(config: str, frames: int, checkpoint: str, sample_every: int, thread
     after_warmup = next((mb for done, mb in samples if done >= min(100, frames)), samples[0][1])
     return {
         "config": config,
+        "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
+        "gpu_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.startswith("cuda") else None,
         "mode": loaded.mode,
         "frames": frames,
         "threads": threads,
@@ -167,15 +176,19 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)"
     )
     ap.add_argument("--quick", action="store_true", help="tiny-windowed only")
-    ap.add_argument("--json", default=str(RESULTS / "video_memory.json"))
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (a lent GPU machine)")
+    ap.add_argument("--configs", nargs="*", help="run these configurations for --speed-frames frames instead")
+    ap.add_argument("--json", help="default: results/video_memory.json, or results/video_speed.json with --configs")
     args = ap.parse_args(argv)
     if args.one:
         frames = args.frames[0]
-        print(json.dumps(run_one(args.one, frames, args.checkpoint, args.sample_every, args.threads)))
+        print(json.dumps(run_one(args.one, frames, args.checkpoint, args.sample_every, args.threads, args.device)))
         return 0
 
     plan = [("tiny-windowed", n) for n in args.frames]
-    if not args.quick:
+    if args.configs:
+        plan = [(c, args.speed_frames) for c in args.configs]
+    elif not args.quick:
         plan += [("tiny-unbounded", n) for n in args.unbounded_frames]
         plan += [("shapes-associate", args.speed_frames), ("shapes128-windowed", args.speed_frames)]
     runs = []
@@ -199,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                 str(args.sample_every),
                 "--threads",
                 str(args.threads),
+                "--device",
+                args.device,
             ]
             proc = subprocess.run(
                 cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent
@@ -220,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         "prompts": ["red square", "blue square"],
         "runs": runs,
     }
+    args.json = args.json or str(RESULTS / ("video_speed.json" if args.configs else "video_memory.json"))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1))
     return 0

@@ -2,18 +2,12 @@
 # Continue the bundled model's training on a lent GPU machine for a fixed time; the checkpoint and
 # log come back under $OUT. From the device tool, in the repository root:
 #   bash scripts/train_on_device.sh MINUTES STEPS [extra sam3.train flags]
-# STEPS sets the total length of the learning-rate schedule the run continues. That machine's image
-# has PyTorch and older transformers: wheels carried in .whl/ (see the device tool's README) are
-# installed first when present.
+# STEPS sets the total length of the learning-rate schedule the run continues.
 set -euo pipefail
 minutes=${1:?minutes of training}
 steps=${2:?total steps of the schedule}
 shift 2
-if compgen -G ".whl/*.whl" >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD" PYTHONUNBUFFERED=1
+source scripts/device_env.sh
 run=${RUN_DIR:-/tmp/device-run}
 workers=$(( $(nproc) > 2 ? $(nproc) - 2 : 0 ))
 python3 -m sam3.train --out "$run" --resume-from train_state/sam3-shapes --steps "$steps" --no-one-to-many \

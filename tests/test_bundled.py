@@ -60,7 +60,7 @@ def test_detects_the_asked_shapes_and_not_the_absent_ones(segmenter):
 def test_the_agent_answers_referring_expressions(segmenter):
     agent = Agent()
     ious = []
-    for image, query, _kind, gt, _ in shapes_samples(6, SEED + 2):
+    for image, query, _kind, gt, _ignore, _scene in shapes_samples(6, SEED + 2):
         session = segmenter.session(image)
         _, answer, _, _ = run_to_end(agent, session, query)
         pred = union_mask(answer.detections.masks, gt.shape)

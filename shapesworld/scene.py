@@ -148,8 +148,11 @@ def sample_scene(
     n_shapes: int | None = None,
     max_shapes: int = 10,
     effects: bool = True,
+    colour: str | None = None,
 ) -> Scene:
-    """A random scene; sizes default to 128..1024 px. Overlaps are allowed, heavy ones are not."""
+    """A random scene; sizes default to 128..1024 px. Overlaps are allowed, heavy ones are not.
+
+    `colour` paints every shape that colour: only their shapes then tell them apart."""
     width = width or int(rng.integers(128, 1025))
     height = height or int(rng.integers(128, 1025))
     if n_shapes is None:
@@ -158,7 +161,7 @@ def sample_scene(
     shapes: list[Shape] = []
     for _ in range(n_shapes):
         for _attempt in range(20):
-            cand = sample_shape(rng, width, height)
+            cand = sample_shape(rng, width, height, colour=colour)
             if all(_overlap_ok(cand, s) for s in shapes) and _contrast_ok(cand.rgb, background):
                 shapes.append(cand)
                 break

@@ -123,3 +123,10 @@ def test_heldout_renderer_draws_the_same_truth_differently():
     np.testing.assert_array_equal(held.masks, pil.masks)
     assert np.abs(held.image.astype(int) - pil.image.astype(int)).mean() > 1
     assert "heldout" not in RENDERERS, "never drawn by generate() or training"
+
+
+def test_a_one_colour_scene_paints_every_shape_that_colour():
+    from shapesworld.scene import sample_scene
+
+    scene = sample_scene(np.random.default_rng(3), width=256, height=256, n_shapes=6, colour="green")
+    assert scene.shapes and {s.colour for s in scene.shapes} == {"green"}

@@ -10,7 +10,7 @@ import torch
 from transformers import Sam3Processor
 
 from sam3.train.losses import RowTarget
-from shapesworld import render, sample_scene
+from shapesworld import COLOURS, render, sample_scene
 from shapesworld.phrases import sample_training_phrases
 
 
@@ -40,18 +40,17 @@ class StepBatches(torch.utils.data.Dataset):
     """Batch `step` of a run, a pure function of (seed, step): worker processes can draw them in any
     order and a resumed run sees what it would have seen."""
 
-    def __init__(self, processor: Sam3Processor, seed: int, n_images: int, phrases_per_image: int,
-                 mask_size: int, side_range: tuple[int, int], max_side: int, steps: int):
+    def __init__(self, processor: Sam3Processor, seed: int, steps: int, **batch_args):
         self.processor = processor
         self.seed = seed
-        self.args = (n_images, phrases_per_image, mask_size, side_range, max_side)
+        self.batch_args = batch_args
         self.steps = steps
 
     def __len__(self) -> int:
         return self.steps
 
     def __getitem__(self, step: int) -> Batch:
-        return make_batch(np.random.default_rng([self.seed, step]), self.processor, *self.args)
+        return make_batch(np.random.default_rng([self.seed, step]), self.processor, **self.batch_args)
 
 
 def as_is(batch: Batch) -> Batch:
@@ -68,15 +67,18 @@ def make_batch(
     side_range: tuple[int, int] = (128, 1024),
     max_side: int = 384,
     max_shapes: int = 10,
+    monochrome: float = 0.0,
 ) -> Batch:
     """Sides are drawn from `side_range` (the benchmark's, so aspect ratios match it) and the scene scaled
-    down to fit `max_side`: the model sees 128 px either way, and large renders would triple the cost."""
+    down to fit `max_side`: the model sees 128 px either way, and large renders would triple the cost.
+    A `monochrome` share of scenes paints every shape one colour, so that colour alone cannot answer."""
     images, row_image, texts, targets = [], [], [], []
     for i in range(n_images):
         w, h = (int(v) for v in rng.integers(side_range[0], side_range[1] + 1, 2))
         scale = min(1.0, max_side / max(w, h))
         w, h = max(32, round(w * scale)), max(32, round(h * scale))
-        scene = sample_scene(rng, width=w, height=h, max_shapes=max_shapes)
+        colour = str(rng.choice(list(COLOURS))) if rng.random() < monochrome else None
+        scene = sample_scene(rng, width=w, height=h, max_shapes=max_shapes, colour=colour)
         shot = render(scene, renderer=str(rng.choice(["pil", "cv2"])), seed=int(rng.integers(2**31)))
         images.append(shot.image)
         masks = _resize_masks(shot.masks, mask_size)

@@ -21,3 +21,17 @@ def test_a_sweep_equals_separate_evaluations(tiny_checkpoint):
         alone = evaluate(segmenter, scenes, seed=7, threshold=t)
         for key in ("f1@0.5", "precision", "recall", "mean_matched_iou", "absent_empty_rate", "AP", "pairs"):
             assert swept[t][key] == pytest.approx(alone[key]), (t, key)
+
+
+def test_calibration_never_trades_the_detections_away_for_silence():
+    from benchmarks.shapes_eval import choose_threshold
+
+    def row(f1, absent):
+        return {"f1@0.5": f1, "mean_matched_iou": 0.8, "absent_empty_rate": absent}
+
+    # only a threshold that finds almost nothing keeps absent phrases quiet: balance the two instead
+    table = {0.1: row(0.43, 0.40), 0.28: row(0.37, 0.77), 0.3: row(0.33, 0.81), 0.42: row(0.04, 0.96)}
+    assert choose_threshold(table) == 0.28
+    # a threshold that meets the absent bar within a tenth of the best F1 wins
+    table = {0.1: row(0.90, 0.80), 0.2: row(0.85, 0.96), 0.3: row(0.60, 0.99)}
+    assert choose_threshold(table) == 0.2

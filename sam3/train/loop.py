@@ -24,6 +24,7 @@ from transformers import Sam3Model, Sam3Processor
 from sam3.build import new_model, save_checkpoint
 from sam3.configs import SHAPES, Sam3Size
 from sam3.features import select_vision
+from sam3.loading import default_device
 from sam3.train.data import Batch, StepBatches, as_is, make_batch
 from sam3.train.losses import LossWeights, Sam3Criterion
 from sam3.train.outputs import forward_all_layers
@@ -243,16 +244,10 @@ def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def train(cfg: TrainConfig) -> Path:
     """Trains (or resumes) into `cfg.out_dir`; returns the checkpoint directory."""
     torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    device = default_device() if cfg.device == "auto" else torch.device(cfg.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

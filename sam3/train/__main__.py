@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resume-from", help="a saved training state (checkpoint with optimizer) to continue from "
                     "when --out has none yet, e.g. train_state/sam3-shapes")
     ap.add_argument("--no-one-to-many", action="store_true", help="ablation: drop the one-to-many branch")
+    ap.add_argument("--kind-loss", type=float, default=d.kind_loss,
+                    help="weight of the auxiliary per-pixel shape-kind head (0: none)")
     ap.add_argument("--no-presence", action="store_true", help="ablation: drop the presence loss")
     a = ap.parse_args(argv)
     loss = replace(LossWeights(), use_one_to_many=not a.no_one_to_many, use_presence=not a.no_presence)
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         workers=a.workers,
         time_limit_min=a.time_limit,
         loss=loss,
+        kind_loss=a.kind_loss,
     )
     ckpt = Path(cfg.out_dir) / "checkpoint"
     if a.resume_from and not (ckpt / "trainer_state.json").exists():

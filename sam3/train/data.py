@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from transformers import Sam3Processor
 
+from sam3.train.kind_head import kind_map
 from sam3.train.losses import RowTarget
 from shapesworld import COLOURS, render, sample_scene
 from shapesworld.phrases import sample_training_phrases
@@ -16,7 +17,8 @@ from shapesworld.phrases import sample_training_phrases
 
 @dataclass
 class Batch:
-    """`row_image[i]` is the image that phrase row `i` is asked about."""
+    """`row_image[i]` is the image that phrase row `i` is asked about; `kind_maps` (images, kinds, h, w)
+    are each image's per-pixel shape kinds, for the auxiliary kind head."""
 
     pixel_values: torch.Tensor
     row_image: torch.Tensor
@@ -24,6 +26,7 @@ class Batch:
     attention_mask: torch.Tensor
     targets: list[RowTarget]
     phrases: list[str]
+    kind_maps: torch.Tensor
 
     def to(self, device: torch.device) -> Batch:
         return Batch(
@@ -33,6 +36,7 @@ class Batch:
             attention_mask=self.attention_mask.to(device, non_blocking=True),
             targets=[RowTarget(t.boxes.to(device), t.masks.to(device)) for t in self.targets],
             phrases=self.phrases,
+            kind_maps=self.kind_maps.to(device, non_blocking=True),
         )
 
 
@@ -72,7 +76,7 @@ def make_batch(
     """Sides are drawn from `side_range` (the benchmark's, so aspect ratios match it) and the scene scaled
     down to fit `max_side`: the model sees 128 px either way, and large renders would triple the cost.
     A `monochrome` share of scenes paints every shape one colour, so that colour alone cannot answer."""
-    images, row_image, texts, targets = [], [], [], []
+    images, row_image, texts, targets, kind_maps = [], [], [], [], []
     for i in range(n_images):
         w, h = (int(v) for v in rng.integers(side_range[0], side_range[1] + 1, 2))
         scale = min(1.0, max_side / max(w, h))
@@ -82,6 +86,7 @@ def make_batch(
         shot = render(scene, renderer=str(rng.choice(["pil", "cv2"])), seed=int(rng.integers(2**31)))
         images.append(shot.image)
         masks = _resize_masks(shot.masks, mask_size)
+        kind_maps.append(kind_map(masks, [shape.kind for shape in shot.shapes]))
         boxes = torch.from_numpy(shot.boxes / np.array([w, h, w, h], np.float32))
         for phrase, idx in sample_training_phrases(shot.shapes, rng, k=phrases_per_image):
             sel = list(idx)
@@ -97,6 +102,7 @@ def make_batch(
         attention_mask=text.attention_mask,
         targets=targets,
         phrases=texts,
+        kind_maps=torch.stack(kind_maps),
     )
 
 

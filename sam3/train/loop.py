@@ -26,6 +26,7 @@ from sam3.configs import SHAPES, Sam3Size
 from sam3.features import select_vision
 from sam3.loading import default_device
 from sam3.train.data import Batch, StepBatches, as_is, make_batch
+from sam3.train.kind_head import KindHead
 from sam3.train.losses import LossWeights, Sam3Criterion
 from sam3.train.outputs import forward_all_layers
 from shapesworld.phrases import vocabulary
@@ -49,6 +50,7 @@ class TrainConfig:
     freeze_text_encoder: bool = True
     word_embedding_std: float = 1.0
     dropout: float = 0.0  # ShapesWorld never repeats a batch: dropout would only add noise
+    kind_loss: float = 5.0  # weight of the auxiliary per-pixel shape-kind head (sam3/train/kind_head.py); 0: none
     weight_decay: float = 0.05
     warmup: int = 300
     grad_clip: float = 0.5
@@ -108,7 +110,9 @@ def _param_groups(model: Sam3Model, cfg: TrainConfig) -> list[dict]:
     return [{"params": rest, "mult": 1.0}, {"params": text, "mult": cfg.text_lr_mult}]
 
 
-def batch_loss(model: Sam3Model, batch: Batch, criterion: Sam3Criterion):
+def batch_loss(
+    model: Sam3Model, batch: Batch, criterion: Sam3Criterion, kind_head: KindHead | None = None, kind_weight: float = 0.0
+):
     vision = model.get_vision_features(pixel_values=batch.pixel_values)
     out = forward_all_layers(
         model,
@@ -116,12 +120,21 @@ def batch_loss(model: Sam3Model, batch: Batch, criterion: Sam3Criterion):
         input_ids=batch.input_ids,
         attention_mask=batch.attention_mask,
     )
-    return criterion(out, batch.targets), out
+    loss, parts = criterion(out, batch.targets)
+    if kind_head is not None:
+        kind, accuracy = kind_head(vision.fpn_hidden_states, batch.kind_maps)
+        parts["kind"] = float(kind.detach())
+        if accuracy is not None:
+            parts["kind_acc"] = accuracy
+        loss = loss + kind_weight * kind
+    return (loss, parts), out
 
 
-def _save(model, processor, optimizer, cfg: TrainConfig, step: int, directory: Path) -> None:
+def _save(model, processor, optimizer, cfg: TrainConfig, step: int, directory: Path, kind_head=None) -> None:
     tmp = directory.with_name(directory.name + ".tmp")
     save_checkpoint(model, processor, tmp)
+    if kind_head is not None:
+        kind_head.save(tmp)
     tensors, meta = {}, {"steps": {}}
     for pid, state in optimizer.state_dict()["state"].items():
         meta["steps"][str(pid)] = float(state["step"])
@@ -268,7 +281,15 @@ def train(cfg: TrainConfig) -> Path:
     set_dropout(model, cfg.dropout)
     model.to(device)
     model.train()
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = _param_groups(model, cfg)
+    kind_head = None
+    if cfg.kind_loss:
+        kind_head = KindHead(model.config.vision_config.fpn_hidden_size)
+        if state is not None and not kind_head.load_if_saved(ckpt):
+            print("the auxiliary kind head starts fresh on a checkpoint trained without it")
+        kind_head.to(device).train()
+        groups.append({"params": list(kind_head.parameters()), "mult": 1.0})  # after the model's: saved ids stay
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if state is not None:
         _load_optimizer(optimizer, ckpt, state["optimizer"])
     criterion = Sam3Criterion(cfg.loss)
@@ -294,10 +315,12 @@ def train(cfg: TrainConfig) -> Path:
         batch = batch.to(device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg) * group["mult"]
-        (loss, parts), _ = batch_loss(model, batch, criterion)
+        (loss, parts), _ = batch_loss(model, batch, criterion, kind_head, cfg.kind_loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for group in optimizer.param_groups for p in group["params"]], cfg.grad_clip
+        )
         optimizer.step()
         done = step + 1
         loss = float(loss.detach())
@@ -311,7 +334,7 @@ def train(cfg: TrainConfig) -> Path:
         bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         out_of_time = cfg.time_limit_min is not None and time.time() - t0 > 60 * cfg.time_limit_min
         if done % cfg.save_every == 0 or done == end or stop.requested or out_of_time:
-            _save(model, processor, optimizer, cfg, done, ckpt)
+            _save(model, processor, optimizer, cfg, done, ckpt, kind_head)
         if stop.requested or out_of_time:
             bar.write(f"stopped by {'signal' if stop.requested else 'the time limit'} at step {done}; checkpoint saved")
             break

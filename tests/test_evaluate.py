@@ -35,3 +35,30 @@ def test_calibration_never_trades_the_detections_away_for_silence():
     # a threshold that meets the absent bar within a tenth of the best F1 wins
     table = {0.1: row(0.90, 0.80), 0.2: row(0.85, 0.96), 0.3: row(0.60, 0.99)}
     assert choose_threshold(table) == 0.2
+
+
+def test_the_breakdown_accounts_for_every_instance_and_detection():
+    """Instances add up by form and by size to what the benchmark's phrases ask for, its recall is the
+    benchmark's, and every unmatched detection gets exactly one cause."""
+    import numpy as np
+
+    from benchmarks.shapes_breakdown import breakdown
+    from benchmarks.shapes_eval import SIDES, scenes
+    from sam3.evaluate import evaluate, simple_phrases
+    from sam3.session import Segmenter
+
+    segmenter = Segmenter.load("bundled", device="cpu")
+    threshold = segmenter.loaded.score_threshold
+    out = breakdown(segmenter, 4, seed=5, threshold=threshold)
+    instances, found = 0, 0.0
+    for renderer in ("pil", "cv2"):
+        shots = list(scenes(2, 5, renderer, SIDES))
+        rng = np.random.default_rng(0)
+        n = sum(len(idx) for shot in shots for idx in simple_phrases(shot, rng)[0].values())
+        instances += n
+        found += n * evaluate(segmenter, shots, seed=5, threshold=threshold)["recall"]
+    forms = out["forms"].values()
+    assert sum(f["instances"] for f in forms) == instances > 0
+    assert sum(b["instances"] for b in out["recall_by_radius"].values()) == instances
+    assert sum(f["recall"] * f["instances"] for f in forms) == pytest.approx(found)
+    assert sum(out["false_positives"].values()) == sum(f["unmatched_detections"] for f in forms)

@@ -168,18 +168,24 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, directory: Path, meta: dic
 
 
 @torch.no_grad()
-def evaluate(model: Sam3Model, processor: Sam3Processor, cfg: TrainConfig) -> dict[str, float]:
-    """Leading indicators on held-out scenes: presence accuracy, score gap, box F1 at IoU 0.5."""
+def evaluate(
+    model: Sam3Model, processor: Sam3Processor, cfg: TrainConfig, kind_head: KindHead | None = None
+) -> dict[str, float]:
+    """Leading indicators on held-out scenes: presence accuracy, score gap, box F1 at IoU 0.5, and the
+    kind head's pixel accuracy."""
     model.eval()
     rng = np.random.default_rng(EVAL_SEED)
     mask_size = 4 * cfg.size.image_size // cfg.size.patch_size
     pres_ok, pos_top, neg_top = 0, [], []
     counts = np.zeros((len(EVAL_THRESHOLDS), 3))  # tp, fp, fn per threshold
     n_rows = 0
+    kind_accuracies = []
     for _ in range(max(1, cfg.eval_images // 8)):
         batch = make_batch(rng, processor, **{**_batch_args(cfg, 8, mask_size), "monochrome": 0.0})  # as benchmarked
         batch = batch.to(_device_of(model))
         vision = model.get_vision_features(pixel_values=batch.pixel_values)
+        if kind_head is not None:
+            kind_accuracies.append(kind_head(vision.fpn_hidden_states, batch.kind_maps)[1])
         out = model(
             vision_embeds=select_vision(vision, batch.row_image),
             input_ids=batch.input_ids,
@@ -196,6 +202,7 @@ def evaluate(model: Sam3Model, processor: Sam3Processor, cfg: TrainConfig) -> di
                 matched = _greedy_matches(pred.cpu(), target.boxes.cpu())
                 counts[k] += (matched, len(pred) - matched, len(target.boxes) - matched)
     model.train()
+    kind = [a for a in kind_accuracies if a is not None]
     f1 = 2 * counts[:, 0] / np.maximum(1, 2 * counts[:, 0] + counts[:, 1] + counts[:, 2])
     best = int(np.argmax(f1))
     return {
@@ -204,6 +211,7 @@ def evaluate(model: Sam3Model, processor: Sam3Processor, cfg: TrainConfig) -> di
         "top_score_neg": float(np.mean(neg_top)) if neg_top else 0.0,
         "f1@0.5": float(f1[best]),
         "f1_threshold": EVAL_THRESHOLDS[best],
+        **({"kind_acc_heldout": float(np.mean(kind))} if kind else {}),
     }
 
 
@@ -326,7 +334,7 @@ def train(cfg: TrainConfig) -> Path:
         loss = float(loss.detach())
         record = {"step": done, "loss": loss, "grad_norm": float(grad_norm), **parts}
         if done % cfg.eval_every == 0 or done == end:
-            record.update(evaluate(model, processor, cfg))
+            record.update(evaluate(model, processor, cfg, kind_head))
             bar.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
         record["elapsed_s"] = round(time.time() - t0, 1)
         log.write(json.dumps(record) + "\n")

@@ -74,7 +74,8 @@ def breakdown(segmenter: Segmenter, n_scenes: int, seed: int, threshold: float) 
                     b = by_size.setdefault(_size_bin(scene.shapes[index].radius * scale), Counter())
                     b.update(found=int(j in found), total=1)
                 matched = {p for p, _ in pairs}
-                causes.update(_false_positive_cause(d.masks[k], scene, wanted) for k in range(len(d)) if k not in matched)
+                unmatched = [k for k in range(len(d)) if k not in matched]
+                causes.update(_false_positive_cause(d.masks[k], scene, wanted) for k in unmatched)
     forms = {}
     for form, c in counts.items():
         tp, fp, fn = c["tp"], c["fp"], c["fn"]

@@ -2,8 +2,10 @@
 
 At step 14,000 a linear probe read colour from those features (fpn level 1x) at 99.7% but shape kind at
 25% (chance 18%): the phrase losses let colour explain most of the loss, so the backbone never learnt
-shape and bare "<shape>" phrases fired on every shape (precision 0.21). This dense, direct signal
-teaches the backbone shape; the head is not part of `Sam3Model` and is left behind at export.
+shape and bare "<shape>" phrases fired on every shape (precision 0.21). This dense, direct signal on
+the same features pushes the backbone to encode shape (held-out pixel accuracy 0.29 -> 0.43 and bare
+"<shape>" F1 0.30 -> 0.45 over the next 8,700 steps); the head is not part of `Sam3Model` and is left
+behind at export.
 """
 
 from __future__ import annotations
@@ -70,4 +72,3 @@ class KindHead(nn.Module):
             return False
         self.load_state_dict(load_file(str(path)))
         return True
-

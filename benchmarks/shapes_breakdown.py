@@ -18,10 +18,9 @@ from collections import Counter
 import numpy as np
 import torch
 from PIL import Image
-from scipy.optimize import linear_sum_assignment
 
 from benchmarks.shapes_eval import HELD_OUT_SEED, SIDES, scenes
-from sam3.evaluate import mask_iou_matrix, simple_phrases
+from sam3.evaluate import mask_iou_matrix, matched_pairs, simple_phrases
 from sam3.session import ImageSession, Segmenter
 
 SIZE_BINS = (4, 8, 16)  # circumradius in model-input pixels
@@ -64,16 +63,14 @@ def breakdown(segmenter: Segmenter, n_scenes: int, seed: int, threshold: float) 
             scale = side / max(scene.size)
             for phrase, wanted in positives.items():
                 d = det.with_phrase(phrase)
-                iou = mask_iou_matrix(d.masks, scene.masks[list(wanted)])
-                pairs = list(zip(*linear_sum_assignment(-iou))) if iou.size else []
-                pairs = [(p, g) for p, g in pairs if iou[p, g] >= 0.5]
-                found = {g for _, g in pairs}
+                pairs = matched_pairs(d.masks, scene.masks[list(wanted)])
+                found = {g for _, g, _ in pairs}
                 c = counts["colour shape" if " " in phrase else "shape"]
                 c.update(tp=len(pairs), fp=len(d) - len(pairs), fn=len(wanted) - len(pairs))
                 for j, index in enumerate(wanted):
                     b = by_size.setdefault(_size_bin(scene.shapes[index].radius * scale), Counter())
                     b.update(found=int(j in found), total=1)
-                matched = {p for p, _ in pairs}
+                matched = {p for p, _, _ in pairs}
                 unmatched = [k for k in range(len(d)) if k not in matched]
                 causes.update(_false_positive_cause(d.masks[k], scene, wanted) for k in unmatched)
     forms = {}

@@ -27,13 +27,18 @@ def mask_iou_matrix(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.asarray(mask_utils.iou(p, g, [0] * len(g))).reshape(len(pred), len(gt))
 
 
-def match(pred: np.ndarray, gt: np.ndarray, thr: float = 0.5) -> list[float]:
-    """IoUs of the one-to-one matches (maximum total IoU) that reach `thr`."""
+def matched_pairs(pred: np.ndarray, gt: np.ndarray, thr: float = 0.5) -> list[tuple[int, int, float]]:
+    """(prediction, truth, IoU) of the one-to-one matches (maximum total IoU) that reach `thr`."""
     iou = mask_iou_matrix(pred, gt)
     if iou.size == 0:
         return []
     rows, cols = linear_sum_assignment(-iou)
-    return [float(iou[r, c]) for r, c in zip(rows, cols) if iou[r, c] >= thr]
+    return [(int(r), int(c), float(iou[r, c])) for r, c in zip(rows, cols) if iou[r, c] >= thr]
+
+
+def match(pred: np.ndarray, gt: np.ndarray, thr: float = 0.5) -> list[float]:
+    """IoUs of the one-to-one matches (maximum total IoU) that reach `thr`."""
+    return [iou for _, _, iou in matched_pairs(pred, gt, thr)]
 
 
 @dataclass

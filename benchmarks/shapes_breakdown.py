@@ -3,7 +3,8 @@
     python -m benchmarks.shapes_breakdown [--model DIR] [--scenes 40] [--threshold T] [--json OUT]
 
 shapes_eval gives one F1; this splits it, on the same held-out scenes and phrases: F1, precision and
-recall for "<colour> <shape>" and bare "<shape>" phrases; recall by the shape's circumradius as the
+recall for "<colour> <shape>" and bare "<shape>" phrases; the same by the image's aspect ratio (the
+processor squashes every image to a square, distorting shapes on elongated ones); recall by the shape's circumradius as the
 model sees it (after resizing to its input side); and each unmatched detection's cause: the wanted
 shape with a poor mask or a duplicate, another shape (same colour or not), or nothing (background, or
 several shapes merged). This is how step 14,000 showed its backbone had learnt colour but not shape.
@@ -24,6 +25,15 @@ from sam3.evaluate import mask_iou_matrix, matched_pairs, simple_phrases
 from sam3.session import ImageSession, Segmenter
 
 SIZE_BINS = (4, 8, 16)  # circumradius in model-input pixels
+ASPECT_BINS = (1.5, 2.5)  # long side / short side: the processor squashes both to its square input
+
+
+def _aspect_bin(size: tuple[int, int]) -> str:
+    aspect = max(size) / min(size)
+    for edge in ASPECT_BINS:
+        if aspect < edge:
+            return f"<{edge}"
+    return f">={ASPECT_BINS[-1]}"
 
 
 def _size_bin(radius: float) -> str:
@@ -50,6 +60,7 @@ def breakdown(segmenter: Segmenter, n_scenes: int, seed: int, threshold: float) 
     side = segmenter.loaded.processor.image_processor.size["height"]
     counts = {form: Counter() for form in ("colour shape", "shape")}
     by_size: dict[str, Counter] = {}
+    by_aspect: dict[str, Counter] = {}
     causes: Counter = Counter()
     rng = np.random.default_rng(seed)
     for renderer in ("pil", "cv2"):
@@ -65,28 +76,29 @@ def breakdown(segmenter: Segmenter, n_scenes: int, seed: int, threshold: float) 
                 d = det.with_phrase(phrase)
                 pairs = matched_pairs(d.masks, scene.masks[list(wanted)])
                 found = {g for _, g, _ in pairs}
-                c = counts["colour shape" if " " in phrase else "shape"]
-                c.update(tp=len(pairs), fp=len(d) - len(pairs), fn=len(wanted) - len(pairs))
+                for c in (counts["colour shape" if " " in phrase else "shape"],
+                          by_aspect.setdefault(_aspect_bin(scene.size), Counter())):
+                    c.update(tp=len(pairs), fp=len(d) - len(pairs), fn=len(wanted) - len(pairs))
                 for j, index in enumerate(wanted):
                     b = by_size.setdefault(_size_bin(scene.shapes[index].radius * scale), Counter())
                     b.update(found=int(j in found), total=1)
                 matched = {p for p, _, _ in pairs}
                 unmatched = [k for k in range(len(d)) if k not in matched]
                 causes.update(_false_positive_cause(d.masks[k], scene, wanted) for k in unmatched)
-    forms = {}
-    for form, c in counts.items():
-        tp, fp, fn = c["tp"], c["fp"], c["fn"]
-        forms[form] = {
-            "f1@0.5": 2 * tp / max(1, 2 * tp + fp + fn),
-            "precision": tp / max(1, tp + fp),
-            "recall": tp / max(1, tp + fn),
-            "instances": tp + fn,
-            "unmatched_detections": fp,
-        }
+    forms = {form: _scores(c) for form, c in counts.items()}
+    aspects = {b: _scores(by_aspect[b]) for b in [f"<{e}" for e in ASPECT_BINS] + [f">={ASPECT_BINS[-1]}"]
+               if b in by_aspect}
     order = [f"<{edge}" for edge in SIZE_BINS] + [f">={SIZE_BINS[-1]}"]
     sizes = {b: {"recall": by_size[b]["found"] / by_size[b]["total"], "instances": by_size[b]["total"]}
              for b in order if b in by_size}
-    return {"threshold": threshold, "forms": forms, "recall_by_radius": sizes, "false_positives": dict(causes)}
+    return {"threshold": threshold, "forms": forms, "by_aspect": aspects, "recall_by_radius": sizes,
+            "false_positives": dict(causes)}
+
+
+def _scores(c: Counter) -> dict:
+    tp, fp, fn = c["tp"], c["fp"], c["fn"]
+    return {"f1@0.5": 2 * tp / max(1, 2 * tp + fp + fn), "precision": tp / max(1, tp + fp),
+            "recall": tp / max(1, tp + fn), "instances": tp + fn, "unmatched_detections": fp}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -105,6 +117,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"threshold {threshold:g}, {args.scenes} held-out scenes (seed {args.seed})")
     for form, m in results["forms"].items():
         print(f"  {form:13} F1 {m['f1@0.5']:.3f}  P {m['precision']:.3f}  R {m['recall']:.3f}  ({m['instances']})")
+    print("F1 by the image's aspect ratio (long side / short side):")
+    for b, m in results["by_aspect"].items():
+        print(f"  {b:5}  F1 {m['f1@0.5']:.3f}  P {m['precision']:.3f}  R {m['recall']:.3f}  ({m['instances']})")
     print("recall by circumradius at the model's input:")
     for b, m in results["recall_by_radius"].items():
         print(f"  {b:5} px  {m['recall']:.3f}  ({m['instances']})")

@@ -147,7 +147,8 @@ def resolve_source(model: str | os.PathLike | None = None, fallback: bool = True
         raise ModelLoadError(f"cannot load {source}: {reason}")
     if not (BUNDLED_DIR / "config.json").is_file():
         raise ModelLoadError(f"cannot load {source}: {reason}; and no bundled checkpoint at {BUNDLED_DIR}")
-    log.warning("%s; using the bundled ShapesWorld checkpoint instead", reason)
+    # Callers show `fallback_reason` (CLI note, app banner); a warning here printed it twice on the CLI.
+    log.info("%s; using the bundled ShapesWorld checkpoint instead", reason)
     return ModelSource(str(BUNDLED_DIR), True, fallback_reason=reason)
 
 

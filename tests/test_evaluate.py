@@ -38,7 +38,7 @@ def test_calibration_never_trades_the_detections_away_for_silence():
 
 
 def test_the_breakdown_accounts_for_every_instance_and_detection():
-    """Instances add up by form and by size to what the benchmark's phrases ask for, its recall is the
+    """Instances add up by form, by aspect ratio and by size to what the benchmark's phrases ask for, its recall is the
     benchmark's, and every unmatched detection gets exactly one cause."""
     import numpy as np
 
@@ -60,5 +60,8 @@ def test_the_breakdown_accounts_for_every_instance_and_detection():
     forms = out["forms"].values()
     assert sum(f["instances"] for f in forms) == instances > 0
     assert sum(b["instances"] for b in out["recall_by_radius"].values()) == instances
+    aspects = out["by_aspect"].values()
+    assert sum(a["instances"] for a in aspects) == instances
+    assert sum(a["unmatched_detections"] for a in aspects) == sum(f["unmatched_detections"] for f in forms)
     assert sum(f["recall"] * f["instances"] for f in forms) == pytest.approx(found)
     assert sum(out["false_positives"].values()) == sum(f["unmatched_detections"] for f in forms)

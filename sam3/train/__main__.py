@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-one-to-many", action="store_true", help="ablation: drop the one-to-many branch")
     ap.add_argument("--kind-loss", type=float, default=d.kind_loss,
                     help="weight of the auxiliary per-pixel shape-kind head (0: none)")
+    ap.add_argument("--monochrome", type=float, default=d.monochrome,
+                    help="share of one-colour scenes, where only shape can answer a phrase")
     ap.add_argument("--no-presence", action="store_true", help="ablation: drop the presence loss")
     a = ap.parse_args(argv)
     loss = replace(LossWeights(), use_one_to_many=not a.no_one_to_many, use_presence=not a.no_presence)
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         time_limit_min=a.time_limit,
         loss=loss,
         kind_loss=a.kind_loss,
+        monochrome=a.monochrome,
     )
     ckpt = Path(cfg.out_dir) / "checkpoint"
     if a.resume_from and not (ckpt / "trainer_state.json").exists():

@@ -308,3 +308,39 @@ def test_the_kind_head_teaches_the_backbone_shape_kinds():
         accuracies.append(parts["kind_acc"])
     assert np.mean(kinds[-5:]) < 0.5 * np.mean(kinds[:5])
     assert np.mean(accuracies[-5:]) > np.mean(accuracies[:5])
+
+
+def test_an_enlarged_input_sees_what_the_old_model_saw_and_training_resumes(tmp_path):
+    """Twice the input side with twice the patch: on any image the enlarged model computes what the
+    original computes on that image box-downsampled; its training state resumes with the moments moved."""
+    from safetensors.torch import load_file
+    from transformers import Sam3Model, Sam3Processor
+
+    from sam3.train.enlarge_input import PATCH_WEIGHT, enlarge_input
+    from sam3.train.loop import train
+
+    ckpt = train(tiny_run(tmp_path / "run", steps=2, eval_every=100, save_every=100, warmup=1))
+    big = enlarge_input(ckpt, tmp_path / "big" / "checkpoint", factor=2)
+    small_model, big_model = Sam3Model.from_pretrained(ckpt).eval(), Sam3Model.from_pretrained(big).eval()
+    assert Sam3Processor.from_pretrained(big).image_processor.size["height"] == 128
+    pixels = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        small = small_model.get_vision_features(pixel_values=torch.nn.functional.avg_pool2d(pixels, 2))
+        large = big_model.get_vision_features(pixel_values=pixels)
+    for a, b in zip(small.fpn_hidden_states, large.fpn_hidden_states):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+    moments = load_file(str(big / "optimizer.safetensors"))
+    kernel = big_model.get_parameter(PATCH_WEIGHT)
+    assert sum(t.shape == kernel.shape for t in moments.values()) == 2  # exp_avg and exp_avg_sq, spread
+    assert (big / "kind_head.safetensors").is_file()
+    resumed = train(tiny_run(tmp_path / "big", steps=3, eval_every=100, save_every=100, warmup=1))
+    assert json.loads((resumed / "trainer_state.json").read_text())["step"] == 3
+    trained = Sam3Model.from_pretrained(resumed)
+    assert trained.config.vision_config.backbone_config.patch_size == 16
+
+    def within_blocks(model):  # how far the kernel's weights in each 2x2 block are apart
+        k = model.get_parameter(PATCH_WEIGHT).detach()
+        return (k - torch.nn.functional.avg_pool2d(k, 2).repeat_interleave(2, 2).repeat_interleave(2, 3)).abs().max()
+
+    assert within_blocks(big_model) < 1e-7 < 1e-5 < within_blocks(trained)  # training reads inside patches

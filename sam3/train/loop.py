@@ -99,6 +99,12 @@ def set_dropout(model: Sam3Model, p: float) -> None:
         getattr(model.config, sub).dropout = p
 
 
+def _mask_size(model: Sam3Model) -> int:
+    """Mask targets at the model's 4x FPN level: four cells per patch of the (resumed) model's grid."""
+    backbone = model.config.vision_config.backbone_config
+    return 4 * backbone.image_size // backbone.patch_size
+
+
 def _param_groups(model: Sam3Model, cfg: TrainConfig) -> list[dict]:
     for p in model.text_encoder.parameters():
         p.requires_grad_(not cfg.freeze_text_encoder)
@@ -181,7 +187,7 @@ def evaluate(
     kind head's pixel accuracy."""
     model.eval()
     rng = np.random.default_rng(EVAL_SEED)
-    mask_size = 4 * cfg.size.image_size // cfg.size.patch_size
+    mask_size = _mask_size(model)
     pres_ok, pos_top, neg_top = 0, [], []
     counts = np.zeros((len(EVAL_THRESHOLDS), 3))  # tp, fp, fn per threshold
     n_rows = 0
@@ -307,7 +313,7 @@ def train(cfg: TrainConfig) -> Path:
     if state is not None:
         _load_optimizer(optimizer, ckpt, state["optimizer"])
     criterion = Sam3Criterion(cfg.loss)
-    mask_size = 4 * cfg.size.image_size // cfg.size.patch_size
+    mask_size = _mask_size(model)
     log_path = out / "log.jsonl"
     if log_path.exists():  # drop records past the checkpoint: they are about to be redone
         kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= start]

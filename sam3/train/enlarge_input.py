@@ -7,8 +7,8 @@ kernel grows, each weight spread over a k x k block at 1/k^2. The enlarged model
 computes what the old one computed on that image box-downsampled by k: it starts where it was, and
 training can go on to use the detail inside each patch. (Each spread weight's gradient is its
 parent's on smooth images, so its Adam moments are copied as they are; the patch embedding's
-effective step in the old kernel's directions is then k^2 times larger, which the clipped,
-decaying learning rate of a resumed run absorbed.)
+effective step in the old kernel's directions is then k^2 times larger: resumed late in a schedule,
+at a fifth of the peak rate, that is still below the rate the old kernel trained at.)
 For the ShapesWorld model (128 px, patch 8) this is how shapes a few pixels across became visible
 without a GPU: the detector's 16x16 grid, its speed and its memory do not change.
 """

@@ -291,6 +291,7 @@ def train(cfg: TrainConfig) -> Path:
     if (ckpt / "trainer_state.json").exists():
         state = json.loads((ckpt / "trainer_state.json").read_text())
         start = int(state["step"])
+        cfg = replace(cfg, size=Sam3Size(**state["config"]["size"]))  # the checkpoint's (enlarge_input changes it)
         model = Sam3Model.from_pretrained(ckpt)
         processor = Sam3Processor.from_pretrained(ckpt)
     else:

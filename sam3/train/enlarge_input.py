@@ -45,31 +45,26 @@ def enlarge_input(src: str | Path, dst: str | Path, factor: int) -> Path:
         raise FileExistsError(f"{dst} exists")
     model = Sam3Model.from_pretrained(src)
     processor = Sam3Processor.from_pretrained(src)
-    backbone = model.config.vision_config.backbone_config
-    old_size, old_patch = backbone.image_size, backbone.patch_size
-
-    config = model.config
-    config.vision_config.backbone_config.image_size = old_size * factor
-    config.vision_config.backbone_config.patch_size = old_patch * factor
-    config.vision_config.backbone_config.pretrain_image_size = backbone.pretrain_image_size * factor
+    backbone = model.config.vision_config.backbone_config  # edited in place: the enlarged model's config
+    side, patch = backbone.image_size * factor, backbone.patch_size * factor
+    backbone.image_size, backbone.patch_size = side, patch
+    backbone.pretrain_image_size *= factor
     state = model.state_dict()
     state[PATCH_WEIGHT] = _spread(state[PATCH_WEIGHT], factor, 1 / factor**2)
-    enlarged = Sam3Model(config)
+    enlarged = Sam3Model(model.config)
     enlarged.load_state_dict(state)
-    side = old_size * factor
     processor.image_processor.size = {"height": side, "width": side}
     processor.target_size = side
     save_checkpoint(enlarged.eval(), processor, dst)
 
-    for name in ("kind_head.safetensors",):
-        if (src / name).is_file():
-            shutil.copy2(src / name, dst / name)
+    if (src / "kind_head.safetensors").is_file():  # reads the FPN, whose grid is unchanged
+        shutil.copy2(src / "kind_head.safetensors", dst / "kind_head.safetensors")
     trainer_state = src / "trainer_state.json"
     if trainer_state.is_file():
         meta = json.loads(trainer_state.read_text())
         _enlarge_moments(model, meta, src, dst, factor)
         size = meta["config"]["size"]
-        size["image_size"], size["patch_size"] = side, old_patch * factor
+        size["image_size"], size["patch_size"] = side, patch
         (dst / "trainer_state.json").write_text(json.dumps(meta, indent=1))
     return dst
 

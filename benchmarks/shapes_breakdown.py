@@ -7,7 +7,8 @@ recall for "<colour> <shape>" and bare "<shape>" phrases; the same by the image'
 processor squashes every image to a square, distorting shapes on elongated ones); recall by the shape's
 circumradius as the model sees it (after resizing to its input side); and each unmatched detection's
 cause: the wanted shape with a poor mask or a duplicate, another shape (same colour or not), or nothing
-(background, or several shapes merged). This is how step 14,000 showed its backbone had learnt colour but not shape.
+(background, or several shapes merged). This is how step 14,000 showed its backbone had learnt colour
+but not shape.
 """
 
 from __future__ import annotations
@@ -28,19 +29,12 @@ SIZE_BINS = (4, 8, 16)  # circumradius in model-input pixels
 ASPECT_BINS = (1.5, 2.5)  # long side / short side: the processor squashes both to its square input
 
 
-def _aspect_bin(size: tuple[int, int]) -> str:
-    aspect = max(size) / min(size)
-    for edge in ASPECT_BINS:
-        if aspect < edge:
-            return f"<{edge}"
-    return f">={ASPECT_BINS[-1]}"
+def _labels(edges: tuple[float, ...]) -> list[str]:
+    return [f"<{edge}" for edge in edges] + [f">={edges[-1]}"]
 
 
-def _size_bin(radius: float) -> str:
-    for edge in SIZE_BINS:
-        if radius < edge:
-            return f"<{edge}"
-    return f">={SIZE_BINS[-1]}"
+def _bin(value: float, edges: tuple[float, ...]) -> str:
+    return next((f"<{edge}" for edge in edges if value < edge), f">={edges[-1]}")
 
 
 def _false_positive_cause(det_mask: np.ndarray, scene, wanted: tuple[int, ...]) -> str:
@@ -72,25 +66,23 @@ def breakdown(segmenter: Segmenter, n_scenes: int, seed: int, threshold: float) 
                 list(positives) + absent, threshold=threshold
             )
             scale = side / max(scene.size)
+            aspect = by_aspect.setdefault(_bin(max(scene.size) / min(scene.size), ASPECT_BINS), Counter())
             for phrase, wanted in positives.items():
                 d = det.with_phrase(phrase)
                 pairs = matched_pairs(d.masks, scene.masks[list(wanted)])
                 found = {g for _, g, _ in pairs}
-                for c in (counts["colour shape" if " " in phrase else "shape"],
-                          by_aspect.setdefault(_aspect_bin(scene.size), Counter())):
+                for c in (counts["colour shape" if " " in phrase else "shape"], aspect):
                     c.update(tp=len(pairs), fp=len(d) - len(pairs), fn=len(wanted) - len(pairs))
                 for j, index in enumerate(wanted):
-                    b = by_size.setdefault(_size_bin(scene.shapes[index].radius * scale), Counter())
+                    b = by_size.setdefault(_bin(scene.shapes[index].radius * scale, SIZE_BINS), Counter())
                     b.update(found=int(j in found), total=1)
                 matched = {p for p, _, _ in pairs}
                 unmatched = [k for k in range(len(d)) if k not in matched]
                 causes.update(_false_positive_cause(d.masks[k], scene, wanted) for k in unmatched)
     forms = {form: _scores(c) for form, c in counts.items()}
-    aspects = {b: _scores(by_aspect[b]) for b in [f"<{e}" for e in ASPECT_BINS] + [f">={ASPECT_BINS[-1]}"]
-               if b in by_aspect}
-    order = [f"<{edge}" for edge in SIZE_BINS] + [f">={SIZE_BINS[-1]}"]
+    aspects = {b: _scores(by_aspect[b]) for b in _labels(ASPECT_BINS) if b in by_aspect}
     sizes = {b: {"recall": by_size[b]["found"] / by_size[b]["total"], "instances": by_size[b]["total"]}
-             for b in order if b in by_size}
+             for b in _labels(SIZE_BINS) if b in by_size}
     return {"threshold": threshold, "forms": forms, "by_aspect": aspects, "recall_by_radius": sizes,
             "false_positives": dict(causes)}
 

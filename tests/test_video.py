@@ -8,6 +8,7 @@ own logic assigns them, the memory bound, and (with a scripted detector) the ass
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -169,7 +170,47 @@ def test_reader_bad_ranges_and_length_limit(shapes_clip):
         VideoReader(path, max_seconds=0.5)
     assert len(VideoReader(path, end=5, max_seconds=0.5)) == 5  # a range within the limit is fine
     assert len(VideoReader(path, max_seconds=None)) == 12
-    assert parse_position("2.5s", 10, "start") == 25 and parse_position(7, 10, "end") == 7
+    info = VideoReader(path).info
+    assert parse_position("0.5s", info, "start") == 5 and parse_position(7, info, "end") == 7
+    assert parse_position("9s", info, "end") == 12  # past the end: the end
+
+
+def _variable_rate_video(path: Path, rotation: int) -> list[float]:
+    """40 frames, frame k a flat grey of 6k, shown alternately for 1/30 s and 1/7 s (as phone videos
+    vary their rate); returns each frame's start time."""
+    starts, t = [], 0
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=30)
+        s.width, s.height, s.pix_fmt, s.time_base = 32, 24, "yuv420p", Fraction(1, 1000)
+        if rotation:
+            s.set_display_rotation(rotation)
+        for k in range(40):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 6 * k, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, s.time_base
+            starts.append(t / 1000)
+            c.mux(s.encode(frame))
+            t += 33 if k % 2 == 0 else 143
+        c.mux(s.encode())
+    return starts
+
+
+@pytest.mark.parametrize("rotation, backend", [(0, "decord"), (0, "pyav"), (90, "pyav")])
+def test_reader_seeks_variable_frame_rate_videos_by_their_timestamps(rotation, backend, tmp_path):
+    path = tmp_path / "vfr.mp4"
+    starts = _variable_rate_video(path, rotation)
+    r = VideoReader(path, backend=backend)
+    assert r.backend == backend and r.info.num_frames == 40
+
+    def grey(frame):  # which frame this is, from its grey level
+        return int(round(frame.image.mean() / 6))
+
+    assert [grey(f) for f in r] == list(range(40))
+    assert [grey(r.get(i)) for i in range(40)] == list(range(40))  # random access: every frame itself
+    later = VideoReader(path, start=17, stride=5, backend=backend)
+    assert [(f.index, grey(f)) for f in later] == [(i, i) for i in range(17, 40, 5)]
+    for t in (0.5, 1.0, 2.0):  # a time selects the frame that starts nearest to it
+        want = int(np.argmin(np.abs(np.array(starts) - t)))
+        assert VideoReader(path, start=f"{t}s", backend=backend).start == want
 
 
 # -- loading -----------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ rotation metadata and proves the first frame decodes), validates it, and then yi
 as RGB uint8 arrays on demand: with decord when it is installed and the video is not rotated,
 with PyAV otherwise (decord ignores or mangles rotation metadata: it returns 4-channel frames
 with swapped sides). Rotation metadata is applied, so frames, sizes and masks are always in
-display orientation; `info.rotation` says what was applied.
+display orientation; `info.rotation` says what was applied. Frames are numbered in display order
+and, where the container stores timestamps, seeks and times ("4.5s") go by them, so variable-frame-
+rate files (phone videos) give the same frame for a number whether read in order or at random.
 
 Every problem with the input raises a `VideoError` (a `ValueError`) whose message is one
 sentence: missing file, undecodable or truncated file, no video stream, no frames, sides out of
@@ -20,7 +22,8 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,7 +36,10 @@ MAX_SIDE = 8192
 try:  # PyAV: the probe, rotation metadata, and the decoder where decord is missing
     import av
 
-    av.logging.set_level(av.logging.PANIC)  # errors reach the caller as exceptions, not as log noise
+    # No Python log callback: FFmpeg stays quiet and errors still reach the caller as exceptions.
+    # PyAV's callback takes the GIL from decoder threads, which deadlocks when a threaded decoder is
+    # closed mid-stream (PyAV issues #751, #909): a random access on a rotated phone video hung.
+    av.logging.set_level(None)
 except ImportError:  # pragma: no cover - both are project requirements
     av = None
 
@@ -82,10 +88,32 @@ class VideoInfo:
     num_frames: int
     rotation: int = 0  # degrees counter-clockwise applied to each decoded frame
     codec: str = ""
+    # Each frame's timestamp in display order, in `time_base` units, where the container stores them:
+    # variable-frame-rate files (phone videos) need them to seek and to turn times into frame numbers.
+    pts: np.ndarray | None = field(default=None, repr=False, compare=False)
+    time_base: Fraction | None = field(default=None, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
         return self.num_frames / self.fps
+
+    def frame_at(self, seconds: float) -> int:
+        """The frame showing at `seconds` from the first frame, rounded to the nearest frame start
+        (the video's end counts as one: a time at or past it gives `num_frames`)."""
+        if self.pts is None or len(self.pts) != self.num_frames:
+            return int(round(seconds * self.fps))
+        starts = (self.pts - self.pts[0]).astype(np.float64) * float(self.time_base)
+        starts = np.append(starts, self.duration)
+        return int(np.argmin(np.abs(starts - seconds)))
+
+    def index_of_pts(self, pts: int, start_time: int, time_base: Fraction) -> int:
+        """The frame number of a decoded frame's timestamp (the nearest frame's, if none has it)."""
+        if self.pts is None:
+            return int(round(float((pts - start_time) * time_base) * self.fps))
+        i = int(np.searchsorted(self.pts, pts))
+        if i == len(self.pts) or (i > 0 and self.pts[i] - pts > pts - self.pts[i - 1]):
+            i -= 1
+        return i
 
     def as_dict(self) -> dict:
         return {"width": self.width, "height": self.height, "fps": self.fps, "num_frames": self.num_frames}
@@ -138,20 +166,27 @@ def _probe_pyav(path: str) -> VideoInfo:
         # do not store a frame count (some mkv/webm) get one.
         try:
             container.seek(0, stream=stream)
-            packets = sum(1 for p in container.demux(stream) if p.size)
+            stamps = [p.pts for p in container.demux(stream) if p.size]
         except (av.error.FFmpegError, ValueError) as exc:
             raise VideoDecodeError(f"{path} cannot be read to its end ({_reason(exc)})") from None
+        packets = len(stamps)
         if num > 0 and packets < num:
             raise VideoDecodeError(
                 f"{path} holds {packets} of the {num} frames its header announces: the file is truncated"
             )
         num = num if num > 0 else packets
         codec = stream.codec_context.name
+        time_base = stream.time_base
+        pts = None
+        if stamps and None not in stamps and time_base:
+            pts = np.sort(np.asarray(stamps, dtype=np.int64))
+            if len(np.unique(pts)) != len(pts):
+                pts = None  # timestamps that do not tell frames apart: count at the average rate
     if fps <= 0:
         raise VideoDecodeError(f"{path} has no usable frame rate")
     if rotation in (90, 270):
         width, height = height, width
-    return VideoInfo(path, width, height, fps, num, rotation, codec)
+    return VideoInfo(path, width, height, fps, num, rotation, codec, pts, time_base)
 
 
 def _probe_decord(path: str) -> VideoInfo:
@@ -194,7 +229,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     return info
 
 
-def parse_position(text: str | float | int | None, fps: float, name: str) -> int | None:
+def parse_position(text: str | float | int | None, info: VideoInfo, name: str) -> int | None:
     """A frame number ("120") or a time in seconds ("4.5s") as a frame number; None stays None."""
     if text is None:
         return None
@@ -204,7 +239,7 @@ def parse_position(text: str | float | int | None, fps: float, name: str) -> int
             seconds = float(raw[:-1])
             if not math.isfinite(seconds) or seconds < 0:
                 raise ValueError
-            return int(round(seconds * fps))
+            return info.frame_at(seconds)
         value = float(raw)
         if not math.isfinite(value) or value < 0 or value != int(value):
             raise ValueError
@@ -235,8 +270,8 @@ class VideoReader:
         self.info = probe(path)
         self.path = self.info.path
         n = self.info.num_frames
-        start = parse_position(start, self.info.fps, "start")
-        end = parse_position(end, self.info.fps, "end")
+        start = parse_position(start, self.info, "start")
+        end = parse_position(end, self.info, "end")
         start = 0 if start is None else start
         end = n if end is None else min(end, n)
         if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
@@ -336,7 +371,9 @@ class VideoReader:
                 base = stream.start_time or 0
                 tb, fps = stream.time_base, self.info.fps
                 if start > 0 and tb:
-                    container.seek(base + int(start / fps / tb), stream=stream, backward=True)
+                    pts = self.info.pts
+                    target = int(pts[start]) if pts is not None else base + int(start / fps / tb)
+                    container.seek(target, stream=stream, backward=True)
                     counter = None  # numbered from timestamps after a seek
                 else:
                     counter = 0
@@ -346,7 +383,7 @@ class VideoReader:
                             raise VideoDecodeError(
                                 f"{self.path} has frames without timestamps, so it cannot seek"
                             )
-                        index = int(round(float((frame.pts - base) * tb) * fps))
+                        index = self.info.index_of_pts(frame.pts, base, tb)
                     else:
                         index = counter
                         counter += 1

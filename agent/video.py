@@ -92,7 +92,9 @@ def follow_selection(
 ) -> Iterator[FrameResult]:
     """Tracks the selected masks of frame `position` through `video`: the key frame, later frames, then earlier ones.
 
-    Give `tracker` to use SAM 3's tracker, else `detector` for detection + association.
+    Give `tracker` to use SAM 3's tracker, else `detector` for detection + association: `threshold` is
+    then the detection score the selection was made at, and a selected object is followed while its
+    detections score at least `sam3.video.tracking.KEEP_FRACTION` of it.
     `ids` name the objects (default 1..N, the agent's mask numbers).
     """
     if not len(selection):
@@ -128,10 +130,14 @@ def _associate(video, position, selection, detector, ids, threshold, progress) -
                 progress(done, total)
             yield result
 
-    forward = AssociationTracker(detector, phrases, size, threshold=threshold, seeds=seeds, spawn=False)
+    forward = AssociationTracker(
+        detector, phrases, size, new_object_threshold=threshold, seeds=seeds, spawn=False
+    )
     yield from run(forward, _positions(video, position, total))
     if position > 0:
-        backward = AssociationTracker(detector, phrases, size, threshold=threshold, seeds=seeds, spawn=False)
+        backward = AssociationTracker(
+        detector, phrases, size, new_object_threshold=threshold, seeds=seeds, spawn=False
+    )
         yield from run(backward, _positions_back(video, position - 1))
 
 

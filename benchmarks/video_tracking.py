@@ -22,6 +22,7 @@ import torch
 from agent.loop import Agent
 from agent.video import answer_key_frame, follow_selection
 from sam3.session import Segmenter
+from sam3.video import tracking
 from sam3.video.evaluate import TrackingScores, tracking_scores
 from sam3.video.loading import load_video_sam3
 from sam3.video.tracking import track_text
@@ -69,22 +70,29 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--model", default="bundled")
     ap.add_argument("--videos", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--threshold", type=float, help="default: the checkpoint's calibrated one")
+    ap.add_argument("--threshold", type=float,
+                    help="detection score that keeps a track (default: the tracker's, KEEP_FRACTION of the next)")
+    ap.add_argument("--new-object-threshold", type=float,
+                    help="detection score that starts a track, and the agent's (default: the calibrated one)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     segmenter = Segmenter.load(a.model, device="cpu")
     loaded = load_video_sam3(segmenter.loaded.source, device="cpu")
-    a.threshold = segmenter.loaded.score_threshold if a.threshold is None else a.threshold
+    if a.new_object_threshold is None:
+        a.new_object_threshold = max(segmenter.loaded.score_threshold, a.threshold or 0.0)
+    if a.threshold is None:
+        a.threshold = a.new_object_threshold * tracking.KEEP_FRACTION
     text, agent_scores, frames, seconds, per_clip = [], [], 0, 0.0, []
-    agent = Agent(threshold=a.threshold)
+    agent = Agent(threshold=a.new_object_threshold)
     for scene, video in clips(a.videos, a.seconds, (256, 192)):
         kinds = {}
         for track in scene.tracks:
             kinds.setdefault(track.kind, set()).add(track.id)
         for kind, ids in sorted(kinds.items()):
             t0 = time.perf_counter()
-            results = list(track_text(video.frames, [kind], loaded, threshold=a.threshold))
+            results = list(track_text(video.frames, [kind], loaded, threshold=a.threshold,
+                                      new_object_threshold=a.new_object_threshold))
             seconds += time.perf_counter() - t0
             frames += len(video.frames)
             s = tracking_scores(truth_for(video, ids), results)
@@ -98,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
         query = f"the leftmost {kind}"
         answer = answer_key_frame(agent, segmenter, video.frames, key, query)
         followed = list(follow_selection(video.frames, key, answer.detections, detector=segmenter.loaded,
-                                         threshold=a.threshold))
+                                         threshold=a.new_object_threshold))
         s = tracking_scores(truth_for(video, {target}), followed)
         agent_scores.append(s)
         per_clip.append({"seed": scene.seed, "task": "agent", "query": query, "key_frame": key, **s.as_dict()})
@@ -106,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
         "model": segmenter.loaded.source,
         "mode": loaded.mode,
         "threshold": a.threshold,
+        "new_object_threshold": a.new_object_threshold,
         "videos": a.videos,
         "text": total(text),
         "agent": total(agent_scores),

@@ -18,7 +18,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from sam3.build import new_model, save_checkpoint
-from sam3.detections import Detections
+from sam3.detections import Detections, boxes_from_masks
 from sam3.video.config import TINY_VIDEO, tracker_incompatibility
 from sam3.video.export import TrackRecorder, masklets_json, write_overlay, ytvis_results
 from sam3.video.loading import (
@@ -432,6 +432,44 @@ def test_association_keeps_ids_on_scripted_detections(tiny_checkpoint, monkeypat
             by_mask[oid] = int(true[0])
         for oid, true_id in by_mask.items():
             assert mapping.setdefault(true_id, oid) == oid, f"frame {t}: track {true_id} changed id"
+
+
+def test_association_keeps_a_track_from_a_lower_score_than_starts_one(tiny_checkpoint, monkeypatch):
+    """Scripted detections: a shape seen at 0.9 dips to 0.35 for three frames while another shows
+    up at 0.35: the first keeps its id and is reported throughout, the second never starts."""
+    rendered = render_video(sample_video(5, width=96, height=64, fps=10, seconds=2.0, n_objects=2))
+    loaded = load_video_sam3(tiny_checkpoint, device="cpu")
+    first, second = rendered.masks[0][0], rendered.masks[0][1]
+    scores = {0: [0.9], 1: [0.35, 0.35], 2: [0.35, 0.35], 3: [0.35, 0.35], 4: [0.9, 0.35]}
+    frame = {}
+
+    def segment(self, phrases, threshold=0.5, **_):
+        s = np.array(scores[frame["t"]], np.float32)
+        masks = np.stack([first, second][: len(s)])
+        keep = s >= threshold
+        return Detections(
+            masks=masks[keep],
+            boxes=boxes_from_masks(masks[keep]),
+            scores=s[keep],
+            phrases=["shape"] * int(keep.sum()),
+            image_size=(64, 96),
+        )
+
+    monkeypatch.setattr("sam3.session.ImageSession.segment", segment)
+
+    def run(**thresholds):
+        tracker = AssociationTracker(loaded.detector, ["shape"], (64, 96), **thresholds)
+        out = []
+        for t in range(5):
+            frame["t"] = t
+            (result,) = tracker.step(rendered.frames[t], t)
+            out.append(result.object_ids)
+        return out
+
+    assert run(threshold=0.3, new_object_threshold=0.5) == [[0]] * 5
+    assert run(threshold=0.5, new_object_threshold=0.5) == [[0], [], [], [], [0]]  # one threshold: gaps
+    with pytest.raises(ValueError, match="must not exceed"):
+        AssociationTracker(loaded.detector, ["shape"], (64, 96), threshold=0.6, new_object_threshold=0.5)
 
 
 # -- exports -----------------------------------------------------------------------------------------

@@ -233,6 +233,11 @@ class _Track:
     lost: int = 0
 
 
+# Association mode keeps a live track from this fraction of the score that starts one (measured on
+# ShapesWorld clips with the bundled checkpoint: benchmarks/results/video_tracking.json).
+KEEP_FRACTION = 0.5
+
+
 class AssociationTracker:
     """The detector on every frame; detections matched to the previous frame's masks.
 
@@ -240,6 +245,12 @@ class AssociationTracker:
     phrase's live tracks by mask IoU (Hungarian, at least `min_iou`); unmatched detections start
     new ids; a track unseen for more than `max_lost` frames ends. No memory: an object that
     leaves and returns, or moves more than its own size between frames, gets a new id.
+
+    Two thresholds, as SAM 3's video model has: a detection that continues a live track is kept
+    from `threshold`, one that starts a new track needs `new_object_threshold` (default: the
+    checkpoint's calibrated score, or `threshold` if that is higher; `threshold` defaults to
+    KEEP_FRACTION of it). An object seen once keeps its id through frames where the detector is
+    less sure of it.
 
     `seeds` start the tracker with known objects (id, phrase, RLE on the frame before the first
     one stepped, score); with `spawn=False` nothing else is ever tracked, so only the seeds are
@@ -252,6 +263,7 @@ class AssociationTracker:
         prompts: str | Sequence[str],
         video_size: tuple[int, int] | None = None,
         threshold: float | None = None,
+        new_object_threshold: float | None = None,
         min_iou: float = 0.3,
         max_lost: int = 15,
         max_objects: int | None = None,
@@ -259,10 +271,20 @@ class AssociationTracker:
         spawn: bool = True,
     ):
         _check_unit("threshold", threshold)
+        _check_unit("new_object_threshold", new_object_threshold)
         self.detector = detector
         self.prompts = _clean_prompts(prompts)
         self.size = tuple(video_size) if video_size else None
-        self.threshold = detector.score_threshold if threshold is None else threshold
+        if new_object_threshold is None:
+            new_object_threshold = max(detector.score_threshold, threshold or 0.0)
+        if threshold is None:
+            threshold = new_object_threshold * KEEP_FRACTION
+        if threshold > new_object_threshold:
+            raise ValueError(
+                f"threshold ({threshold}) keeps tracks and must not exceed "
+                f"new_object_threshold ({new_object_threshold}), which starts them"
+            )
+        self.threshold, self.new_object_threshold = threshold, new_object_threshold
         self.min_iou, self.max_lost, self.max_objects = min_iou, max_lost, max_objects
         self.tracks = {oid: _Track(oid, phrase, rle, float(score)) for oid, phrase, rle, score in seeds}
         self.spawn = spawn
@@ -295,7 +317,11 @@ class AssociationTracker:
         seen = set()
         for i, oid in enumerate(ids):
             if oid < 0:
-                if not self.spawn or (self.max_objects is not None and len(self.tracks) >= self.max_objects):
+                if (
+                    not self.spawn
+                    or det.scores[i] < self.new_object_threshold
+                    or (self.max_objects is not None and len(self.tracks) >= self.max_objects)
+                ):
                     continue
                 oid = ids[i] = self.next_id
                 self.next_id += 1
@@ -374,7 +400,12 @@ def track_text(
                 )
             else:
                 tracker = AssociationTracker(
-                    loaded.detector, prompts, size, threshold=threshold, max_objects=max_objects
+                    loaded.detector,
+                    prompts,
+                    size,
+                    threshold=threshold,
+                    new_object_threshold=new_object_threshold,
+                    max_objects=max_objects,
                 )
             if tracker_out is not None:
                 tracker_out.append(tracker)

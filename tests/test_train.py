@@ -310,6 +310,27 @@ def test_the_kind_head_teaches_the_backbone_shape_kinds():
     assert np.mean(accuracies[-5:]) > np.mean(accuracies[:5])
 
 
+def test_an_input_enlarged_by_a_ratio_sees_the_area_downsampled_image(tiny_checkpoint, tmp_path):
+    """1.5 times the side (64 -> 96 px, patch 8 -> 12): exact on the image area-downsampled back."""
+    from transformers import Sam3Model
+
+    from sam3.train.enlarge_input import area_matrix, enlarge_input
+
+    big = enlarge_input(tiny_checkpoint, tmp_path / "big", factor=1.5)
+    small_model, big_model = Sam3Model.from_pretrained(tiny_checkpoint).eval(), Sam3Model.from_pretrained(big).eval()
+    assert big_model.config.vision_config.backbone_config.patch_size == 12
+    a = area_matrix(64, 96).float()
+    assert torch.allclose(a.sum(1), torch.ones(64)) and (a > 0).sum() == 128  # each old pixel: 1.5 new ones
+    pixels = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        small = small_model.get_vision_features(pixel_values=a @ pixels @ a.T)
+        large = big_model.get_vision_features(pixel_values=pixels)
+    for x, y in zip(small.fpn_hidden_states, large.fpn_hidden_states):
+        torch.testing.assert_close(x, y, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="not a whole number"):
+        enlarge_input(tiny_checkpoint, tmp_path / "odd", factor=1.3)
+
+
 def test_an_enlarged_input_sees_what_the_old_model_saw_and_training_resumes(tmp_path):
     """Twice the input side with twice the patch: on any image the enlarged model computes what the
     original computes on that image box-downsampled; its training state resumes with the moments moved."""

@@ -220,8 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="refuse ranges longer than this many seconds (default 30, SAM 3's video length; 0: no limit)",
     )
-    trk.add_argument("--threshold", type=float, help="detection score to keep (default: the checkpoint's)")
-    trk.add_argument("--new-threshold", type=float, help="score to start a new object (default: the model's, 0.7)")
+    trk.add_argument(
+        "--threshold",
+        type=float,
+        help="detection score that keeps an object (default: the checkpoint's; associate mode: half the next)",
+    )
+    trk.add_argument(
+        "--new-threshold",
+        type=float,
+        help="score to start a new object (default: SAM 3's 0.7; associate mode: the checkpoint's)",
+    )
     trk.add_argument("--max-objects", type=int, help="most objects tracked at once")
     trk.add_argument(
         "--mode",

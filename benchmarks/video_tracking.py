@@ -22,10 +22,9 @@ import torch
 from agent.loop import Agent
 from agent.video import answer_key_frame, follow_selection
 from sam3.session import Segmenter
-from sam3.video import tracking
 from sam3.video.evaluate import TrackingScores, tracking_scores
 from sam3.video.loading import load_video_sam3
-from sam3.video.tracking import track_text
+from sam3.video.tracking import association_thresholds, track_text
 from shapesworld.video import RenderedVideo, render_video, sample_video
 
 SEED = 3_000_000
@@ -79,10 +78,9 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(2)
     segmenter = Segmenter.load(a.model, device="cpu")
     loaded = load_video_sam3(segmenter.loaded.source, device="cpu")
-    if a.new_object_threshold is None:
-        a.new_object_threshold = max(segmenter.loaded.score_threshold, a.threshold or 0.0)
-    if a.threshold is None:
-        a.threshold = a.new_object_threshold * tracking.KEEP_FRACTION
+    a.threshold, a.new_object_threshold = association_thresholds(
+        segmenter.loaded.score_threshold, a.threshold, a.new_object_threshold
+    )
     text, agent_scores, frames, seconds, per_clip = [], [], 0, 0.0, []
     agent = Agent(threshold=a.new_object_threshold)
     for scene, video in clips(a.videos, a.seconds, (256, 192)):

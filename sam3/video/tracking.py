@@ -238,6 +238,24 @@ class _Track:
 KEEP_FRACTION = 0.5
 
 
+def association_thresholds(
+    calibrated: float, threshold: float | None = None, new_object_threshold: float | None = None
+) -> tuple[float, float]:
+    """(keep, start) scores for association mode; defaults from the checkpoint's `calibrated` one."""
+    _check_unit("threshold", threshold)
+    _check_unit("new_object_threshold", new_object_threshold)
+    if new_object_threshold is None:
+        new_object_threshold = max(calibrated, threshold or 0.0)
+    if threshold is None:
+        threshold = new_object_threshold * KEEP_FRACTION
+    if threshold > new_object_threshold:
+        raise ValueError(
+            f"threshold ({threshold}) keeps tracks and must not exceed "
+            f"new_object_threshold ({new_object_threshold}), which starts them"
+        )
+    return threshold, new_object_threshold
+
+
 class AssociationTracker:
     """The detector on every frame; detections matched to the previous frame's masks.
 
@@ -270,21 +288,12 @@ class AssociationTracker:
         seeds: Sequence[tuple[int, str, dict, float]] = (),
         spawn: bool = True,
     ):
-        _check_unit("threshold", threshold)
-        _check_unit("new_object_threshold", new_object_threshold)
+        self.threshold, self.new_object_threshold = association_thresholds(
+            detector.score_threshold, threshold, new_object_threshold
+        )
         self.detector = detector
         self.prompts = _clean_prompts(prompts)
         self.size = tuple(video_size) if video_size else None
-        if new_object_threshold is None:
-            new_object_threshold = max(detector.score_threshold, threshold or 0.0)
-        if threshold is None:
-            threshold = new_object_threshold * KEEP_FRACTION
-        if threshold > new_object_threshold:
-            raise ValueError(
-                f"threshold ({threshold}) keeps tracks and must not exceed "
-                f"new_object_threshold ({new_object_threshold}), which starts them"
-            )
-        self.threshold, self.new_object_threshold = threshold, new_object_threshold
         self.min_iou, self.max_lost, self.max_objects = min_iou, max_lost, max_objects
         self.tracks = {oid: _Track(oid, phrase, rle, float(score)) for oid, phrase, rle, score in seeds}
         self.spawn = spawn

@@ -94,11 +94,11 @@ def key_position(reader: VideoReader, key_s: str | float | None) -> int:
     t = _seconds(key_s, "the key frame")
     if t is None:
         return 0
-    indices = np.asarray(reader.indices)
-    first, last = indices[0] / reader.fps, indices[-1] / reader.fps
-    if not first - 0.5 / reader.fps <= t <= last + 0.5 / reader.fps:
+    times = reader.info.times(reader.indices)
+    first, last, half = times[0], times[-1], 0.5 / reader.info.fps
+    if not first - half <= t <= last + half:
         raise DemoInputError(f"the key frame at {t:g} s is outside the chosen range ({first:.2f} s to {last:.2f} s)")
-    return int(np.abs(indices - t * reader.fps).argmin())
+    return int(np.abs(times - t).argmin())
 
 
 @gpu
@@ -167,7 +167,7 @@ def answer_video(
     stem = safe_stem(Path(video_path).stem, "video")
     ids = list(range(1, len(selection) + 1))
     key_png = write_png(folder, f"{stem}_key_frame.png", draw_overlay(frame, selection, colour_ids=ids))
-    at = f"frame {key.index} ({key.index / reader.fps:.2f} s)"
+    at = f"frame {key.index} ({reader.info.times([key.index])[0]:.2f} s)"
     if not len(selection):
         trace = folder / f"{stem}_agent_trace.json"
         key_frame = {"position": position, "index": key.index}

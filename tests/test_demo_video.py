@@ -95,6 +95,17 @@ def test_agent_answer_on_a_key_frame_is_followed_through_the_clip(models, clip):
     assert "the agent chose 1 mask(s)" in res.status and "frame 10 (1.00 s)" in res.status
 
 
+def test_key_frame_time_counts_in_the_files_seconds_whatever_the_stride(clip):
+    from demo.video import key_position
+    from sam3.video.reader import VideoReader
+
+    every_other = VideoReader(clip, start=4, stride=2)  # frames 4, 6, ..., 18 of a 10 fps clip
+    assert every_other.indices[key_position(every_other, 1.0)] == 10
+    assert every_other.indices[key_position(every_other, "1.85")] == 18
+    with pytest.raises(DemoInputError, match=r"outside the chosen range \(0.40 s to 1.80 s\)"):
+        key_position(every_other, 0.2)
+
+
 def test_agent_that_selects_nothing_says_so_and_tracks_nothing(models, clip):
     res = answer_video(models, VideoState(), clip, "the leftmost shape", threshold=1.0)
     assert res.overlay_path == "" and res.objects == [] and "Nothing to follow" in res.status

@@ -97,13 +97,22 @@ class VideoInfo:
     def duration(self) -> float:
         return self.num_frames / self.fps
 
+    def _timed(self) -> bool:
+        return self.pts is not None and len(self.pts) == self.num_frames
+
+    def times(self, indices) -> np.ndarray:
+        """When each of these frames starts, in seconds from the first frame."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if not self._timed():
+            return indices / self.fps
+        return (self.pts[indices] - self.pts[0]).astype(np.float64) * float(self.time_base)
+
     def frame_at(self, seconds: float) -> int:
         """The frame showing at `seconds` from the first frame, rounded to the nearest frame start
         (the video's end counts as one: a time at or past it gives `num_frames`)."""
-        if self.pts is None or len(self.pts) != self.num_frames:
+        if not self._timed():
             return int(round(seconds * self.fps))
-        starts = (self.pts - self.pts[0]).astype(np.float64) * float(self.time_base)
-        starts = np.append(starts, self.duration)
+        starts = np.append(self.times(np.arange(self.num_frames)), self.duration)
         return int(np.argmin(np.abs(starts - seconds)))
 
     def index_of_pts(self, pts: int, start_time: int, time_base: Fraction) -> int:

@@ -136,8 +136,8 @@ def _associate(video, position, selection, detector, ids, threshold, progress) -
     yield from run(forward, _positions(video, position, total))
     if position > 0:
         backward = AssociationTracker(
-        detector, phrases, size, new_object_threshold=threshold, seeds=seeds, spawn=False
-    )
+            detector, phrases, size, new_object_threshold=threshold, seeds=seeds, spawn=False
+        )
         yield from run(backward, _positions_back(video, position - 1))
 
 

@@ -115,10 +115,10 @@ class VideoInfo:
         starts = np.append(self.times(np.arange(self.num_frames)), self.duration)
         return int(np.argmin(np.abs(starts - seconds)))
 
-    def index_of_pts(self, pts: int, start_time: int, time_base: Fraction) -> int:
+    def index_of_pts(self, pts: int, start_time: int) -> int:
         """The frame number of a decoded frame's timestamp (the nearest frame's, if none has it)."""
         if self.pts is None:
-            return int(round(float((pts - start_time) * time_base) * self.fps))
+            return int(round(float((pts - start_time) * self.time_base) * self.fps))
         i = int(np.searchsorted(self.pts, pts))
         if i == len(self.pts) or (i > 0 and self.pts[i] - pts > pts - self.pts[i - 1]):
             i -= 1
@@ -392,7 +392,7 @@ class VideoReader:
                             raise VideoDecodeError(
                                 f"{self.path} has frames without timestamps, so it cannot seek"
                             )
-                        index = self.info.index_of_pts(frame.pts, base, tb)
+                        index = self.info.index_of_pts(frame.pts, base)
                     else:
                         index = counter
                         counter += 1

@@ -25,11 +25,13 @@ from sam3.detections import Detections, boxes_from_masks
 from sam3.features import select_vision
 from sam3.loading import LoadedSam3, load_sam3
 from sam3.postprocess import clean
+from sam3.tiling import TILE_ASPECT, Window, cut_by_inner_edge, place, windows
 
 VISUAL_PROMPT = "visual"  # SAM 3's text for a prompt made of exemplar boxes alone
 DEFAULT_NMS_IOU = 0.7
 DEFAULT_DEDUPE_OVERLAP = 0.8
 MAX_ROWS_PER_PASS = 16
+EVIDENCE_RATIO = 0.5  # a window's score is capped at the whole image's best for the phrase / this
 
 
 @dataclass(frozen=True)
@@ -105,25 +107,44 @@ def image_key(image: Image.Image) -> str:
 class ImageSession:
     """One image's cached vision encoding and text embeddings. Thread-safe."""
 
-    def __init__(self, loaded: LoadedSam3, image: Image.Image, key: str | None = None):
+    def __init__(
+        self,
+        loaded: LoadedSam3,
+        image: Image.Image,
+        key: str | None = None,
+        tile_aspect: float | None = TILE_ASPECT,
+    ):
         if image.mode != "RGB":
             raise ValueError(f"image must be RGB, got mode {image.mode!r} (use sam3.image_io.load_image)")
         self.loaded = loaded
         self.image = image
         self.size = (image.height, image.width)
         self.key = key or image_key(image)
-        self.encode_count = 0
+        self.tile_aspect = tile_aspect
+        self._encodes = 0
         self._vision = None
+        self._tile_sessions: list[tuple[Window, ImageSession]] | None = None
         self._text: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._lock = threading.RLock()
 
     @property
+    def score_threshold(self) -> float:
+        """The threshold `segment` uses when given none: the checkpoint's calibrated one."""
+        return self.loaded.score_threshold
+
+    @property
+    def encode_count(self) -> int:
+        """Vision encoder runs for this image, its windows' included."""
+        return self._encodes + sum(tile.encode_count for _, tile in self._tile_sessions or ())
+
+    @property
     def nbytes(self) -> int:
+        tiles = sum(tile.nbytes for _, tile in self._tile_sessions or ())
         if self._vision is None:
-            return 0
+            return tiles
         # position encodings depend on the input size only (shared by every image): not counted
         tensors = [self._vision.last_hidden_state, *self._vision.fpn_hidden_states]
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+        return tiles + sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
     def vision(self, timing: Timing | None = None):
         with self._lock:
@@ -134,7 +155,7 @@ class ImageSession:
                     ).pixel_values
                     pixels = pixels.to(self.loaded.device, self.loaded.dtype)
                     self._vision = self.loaded.model.get_vision_features(pixel_values=pixels)
-                    self.encode_count += 1
+                    self._encodes += 1
             return self._vision
 
     def _text_embeddings(
@@ -186,8 +207,9 @@ class ImageSession:
         With boxes and no phrase, the boxes alone are the prompt. Scores are
         sigmoid(query logit) x sigmoid(presence logit); masks are at the image's full size.
         `threshold` defaults to the checkpoint's calibrated one (`LoadedSam3.score_threshold`).
+        On an elongated image, text prompts are also answered in overlapping windows (`sam3.tiling`).
         """
-        threshold = self.loaded.score_threshold if threshold is None else threshold
+        threshold = self.score_threshold if threshold is None else threshold
         phrases = [phrases] if isinstance(phrases, str) else list(phrases)
         phrases = [" ".join(p.split()) for p in phrases]
         if any(not p for p in phrases):
@@ -197,8 +219,66 @@ class ImageSession:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
         phrases = phrases or [VISUAL_PROMPT]
+        det, evidence = self._detect(phrases, boxes, threshold, mask_threshold, timing)
+        parts = [det]
+        if not boxes:  # exemplar boxes are in whole-image coordinates and may lie outside a window
+            parts += [
+                self._window_detections(window, tile, phrases, evidence, threshold, mask_threshold, timing)
+                for window, tile in self._tiles()
+            ]
+        with _Stopwatch(timing, "postprocess_ms"):
+            det = Detections.merge(parts, image_size=self.size)
+            return clean(det, score_threshold=None, nms_iou=nms_iou, dedupe_overlap=dedupe_overlap)
+
+    def _tiles(self) -> list[tuple[Window, ImageSession]]:
+        with self._lock:
+            if self._tile_sessions is None:
+                self._tile_sessions = [
+                    (w, ImageSession(self.loaded, self.image.crop(w.box), f"{self.key}:{w.box}", tile_aspect=None))
+                    for w in windows(self.image.width, self.image.height, self.tile_aspect)
+                ]
+            return self._tile_sessions
+
+    def _window_detections(
+        self,
+        window: Window,
+        tile: ImageSession,
+        phrases: list[str],
+        evidence: dict[str, float],
+        threshold: float,
+        mask_threshold: float,
+        timing: Timing | None,
+    ) -> Detections:
+        """A window's detections, whole objects only, none more confident than the whole image allows.
+
+        A window sees less context than the whole image, so on its own it finds absent concepts more
+        often; capping its scores at the phrase's best whole-image score / `EVIDENCE_RATIO` keeps
+        absent phrases empty while recovering what the squeezed whole image scored just below threshold.
+        """
+        det, _ = tile._detect(phrases, (), threshold, mask_threshold, timing)
+        with _Stopwatch(timing, "postprocess_ms"):
+            det = place(det[~cut_by_inner_edge(det, window, self.size)], window, self.size)
+            cap = np.array([evidence[p] / EVIDENCE_RATIO for p in det.phrases], np.float32)
+            det = Detections(
+                masks=det.masks,
+                boxes=det.boxes,
+                scores=np.minimum(det.scores, cap),
+                phrases=det.phrases,
+                image_size=self.size,
+            )
+            return det[det.scores > threshold]
+
+    def _detect(
+        self,
+        phrases: list[str],
+        boxes: Sequence[BoxPrompt],
+        threshold: float,
+        mask_threshold: float,
+        timing: Timing | None,
+    ) -> tuple[Detections, dict[str, float]]:
+        """Raw detections above `threshold`, and each phrase's best score at any threshold."""
         vision = self.vision(timing)
-        parts = []
+        parts, evidence = [], {}
         for start in range(0, len(phrases), MAX_ROWS_PER_PASS):
             chunk = phrases[start : start + MAX_ROWS_PER_PASS]
             feats, mask = self._text_embeddings(chunk, timing)
@@ -210,14 +290,15 @@ class ImageSession:
                     **self._boxes(boxes, len(chunk)),
                 )
             with _Stopwatch(timing, "postprocess_ms"):
-                parts.append(self._to_detections(out, chunk, threshold, mask_threshold))
-        with _Stopwatch(timing, "postprocess_ms"):
-            det = Detections.merge(parts, image_size=self.size)
-            return clean(det, score_threshold=None, nms_iou=nms_iou, dedupe_overlap=dedupe_overlap)
+                scores = (out.pred_logits.float().sigmoid() * out.presence_logits.float().sigmoid()).cpu()
+                evidence.update(zip(chunk, scores.amax(dim=1).tolist()))
+                parts.append(self._to_detections(out, scores, chunk, threshold, mask_threshold))
+        return Detections.merge(parts, image_size=self.size), evidence
 
-    def _to_detections(self, out, phrases: list[str], threshold: float, mask_threshold: float) -> Detections:
+    def _to_detections(
+        self, out, scores: torch.Tensor, phrases: list[str], threshold: float, mask_threshold: float
+    ) -> Detections:
         h, w = self.size
-        scores = (out.pred_logits.float().sigmoid() * out.presence_logits.float().sigmoid()).cpu()
         keep = scores > threshold
         rows, queries = torch.nonzero(keep, as_tuple=True)
         if len(rows) == 0:

@@ -27,6 +27,9 @@ from sam3.detections import Detections
 from sam3.session import BoxPrompt, ImageSession
 
 MAX_QUERY_CHARS = 500
+# The spatial planner asks SAM 3 down to this fraction of the threshold: below-threshold instances
+# answer nothing themselves, but stand in for a relation's anchor that the query says exists.
+ANCHOR_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -109,14 +112,16 @@ class Agent:
         yield Thought(plan.describe(), 0, source="spatial")
         yield ToolCallEvent("segment", {"phrases": list(plan.phrases)}, 0)
 
+        confident = session.score_threshold if self.threshold is None else self.threshold
+
         def segment(phrases: list[str]) -> Detections:
             t0 = time.perf_counter()
-            det = session.segment(phrases, threshold=self.threshold)
+            det = session.segment(phrases, threshold=ANCHOR_FLOOR * confident)
             counters.sam3_calls += 1
             counters.sam3_ms += 1e3 * (time.perf_counter() - t0)
             return det
 
-        answer = execute(plan, segment)
+        answer = execute(plan, segment, confident)
         image = draw_overlay(session.image, answer.candidates) if len(answer.candidates) else None
         yield ToolResultEvent(
             "segment", f"{len(answer.candidates)} candidate masks", 0, image, answer.candidates

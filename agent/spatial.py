@@ -853,8 +853,11 @@ class _Geometry:
 
 
 class _Executor:
-    def __init__(self, geo: _Geometry):
+    def __init__(self, geo: _Geometry, confident: float | None):
         self.geo = geo
+        self.confident = confident
+        self.weak_ok = False  # set while looking for a presupposed anchor below `confident`
+        self.weak_anchors: set[int] = set()
         self.steps: list[str] = []
 
     def run(self, node: Node) -> list[int]:
@@ -863,9 +866,24 @@ class _Executor:
         return method(node)
 
     def _select(self, node: Select) -> list[int]:
-        out = [i for i, p in enumerate(self.geo.phrases) if p == node.phrase]
-        self.steps.append(f"SAM 3 found {len(out)} '{node.phrase}'")
+        scores = self.geo.det.scores
+        out = [
+            i for i, p in enumerate(self.geo.phrases)
+            if p == node.phrase and (self.weak_ok or self.confident is None or scores[i] >= self.confident)
+        ]
+        self.steps.append(f"SAM 3 found {len(out)} '{node.phrase}'" + (" below the threshold" if self.weak_ok else ""))
         return out
+
+    def _anchors(self, node: Node) -> list[int]:
+        """The anchor's instances; "the X left of the Y" asserts a Y exists, so a weak one will do."""
+        anchors = self.run(node)
+        if anchors or self.confident is None:
+            return anchors
+        self.weak_ok = True
+        try:
+            return self.run(node)
+        finally:
+            self.weak_ok = False
 
     def _order(self, idx: list[int], key) -> list[int]:
         scores = self.geo.det.scores
@@ -886,12 +904,14 @@ class _Executor:
 
     def _relation(self, node: Relation) -> list[int]:
         targets = self.run(node.target)
-        anchors = self.run(node.anchor)
+        anchors = self._anchors(node.anchor)
         if not anchors:
             self.steps.append("no anchor found, so nothing is related to it")
             return []
         scores = self.geo.det.scores
         a = max(anchors, key=lambda i: (float(scores[i]), -i))
+        if self.confident is not None and scores[a] < self.confident:
+            self.weak_anchors.add(a)
         self.steps.append(f"anchor: the best {node.anchor.describe()} (score {float(scores[a]):.2f})")
         cand = [i for i in targets if not self.geo.same(i, a)]
         by_distance = self._order(cand, lambda i: self.geo.distance(i, a))
@@ -934,18 +954,25 @@ class _Executor:
         return out
 
 
-def execute(plan: Plan, segment: Callable[[list[str]], Detections]) -> SpatialAnswer:
+def execute(
+    plan: Plan, segment: Callable[[list[str]], Detections], confident: float | None = None
+) -> SpatialAnswer:
     """Run `plan`: one `segment` call with every phrase, then geometry on what came back.
 
     `segment(phrases)` returns one Detections for all phrases, `phrases[i]` naming which phrase found
-    detection i.
+    detection i. With `confident`, only detections scoring at least that answer the query; weaker
+    ones serve only as a relation's anchor when no confident instance of it exists.
     """
     candidates = segment(list(plan.phrases))
     if not isinstance(candidates, Detections):
         raise TypeError(f"segment must return Detections, got {type(candidates).__name__}")
-    executor = _Executor(_Geometry(candidates))
+    executor = _Executor(_Geometry(candidates), confident)
     picked = executor.run(plan.root)
     answer = candidates[np.asarray(picked, dtype=np.intp)]
     steps = "; ".join(executor.steps)
     explanation = f"{steps} -> {len(answer)} answer(s)"
+    if confident is not None:  # what the answer drew on: the confident detections and any weak anchor
+        shown = candidates.scores >= confident
+        shown[list(executor.weak_anchors)] = True
+        candidates = candidates[shown]
     return SpatialAnswer(detections=answer, explanation=explanation, candidates=candidates, plan=plan)

@@ -24,6 +24,8 @@ class GroundTruthSession:
 
     `data["instance"]` holds each detection's index in the scene."""
 
+    score_threshold = 0.5  # every score is 1: any threshold in (0, 1) keeps them all
+
     def __init__(self, scene: RenderedScene):
         self.scene = scene
         self.image = Image.fromarray(scene.image)

@@ -416,6 +416,27 @@ def test_relations_closest_farthest_and_anchor_choice():
     assert len(run("the circle closest to the star", {"circle": circles}).detections) == 0
 
 
+def test_a_weak_anchor_stands_in_when_no_confident_one_exists():
+    star_weak, star_weaker = disc(170, 50, 6), disc(30, 50, 6)
+    circles = [disc(60, 50, 5), disc(150, 50, 5)]
+    weak_circle = disc(170, 35, 5)
+    inst = {"circle": [*circles, (weak_circle, 0.3)], "star": [(star_weak, 0.35), (star_weaker, 0.25)]}
+    plan = parse_query("the circle closest to the star")
+    # with no confidence level every detection counts: the weak circle is the closest to the best star
+    assert same_set(execute(plan, make_segment(inst)), [weak_circle])
+    # "the star" is presupposed: the best weak star anchors; the weak circle still answers nothing
+    out = execute(plan, make_segment(inst), confident=0.5)
+    assert same_set(out, [circles[1]])
+    assert "below the threshold" in out.explanation
+    shown = {m.tobytes() for m in out.candidates.masks}  # what the answer drew on, not the weak circle
+    assert shown == {m.tobytes() for m in [*circles, star_weak]}
+    # a confident anchor wins over weak ones, and a weak target is never an answer on its own
+    inst["star"].append((star_weaker, 0.9))
+    assert same_set(execute(plan, make_segment(inst), confident=0.5), [circles[0]])
+    assert len(execute(parse_query("the leftmost circle"), make_segment({"circle": [(weak_circle, 0.3)]}),
+                       confident=0.5).detections) == 0
+
+
 def test_directional_relations_with_margin():
     anchor = disc(100, 50, 8)
     above_near, above_far = disc(100, 30, 5), disc(60, 5, 4)

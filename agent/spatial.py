@@ -33,6 +33,10 @@ Decisions:
 - Geometry is by mask centroid (box centre for an empty mask); size is the mask pixel count.
 - Relations anchor on ONE instance: the highest-scoring instance the anchor phrase (or sub-plan) found.
   Target instances that are the anchor itself (same detection, or mask IoU > 0.5 with it) never count.
+- Presupposition: given a confidence level, an anchor with no confident instance falls back to its
+  weaker ones (the query says a Y exists), and so does a count with fewer confident instances than it
+  names ("the two largest X" says two exist). Superlatives and ordinals do not: "the leftmost purple
+  star" and "the third star" may rightly be empty.
 - "closest" / "farthest" give one instance (k with a count) by centroid distance.
 - Directions ("above", "left of", ...) keep every target whose centroid lies beyond the anchor's by more
   than DIRECTION_MARGIN of the image side; a singular target ("the X above the Y") keeps the nearest
@@ -856,8 +860,8 @@ class _Executor:
     def __init__(self, geo: _Geometry, confident: float | None):
         self.geo = geo
         self.confident = confident
-        self.weak_ok = False  # set while looking for a presupposed anchor below `confident`
-        self.weak_anchors: set[int] = set()
+        self.weak_ok = False  # set while counting instances below `confident` (see `_presupposed`)
+        self.weak_used: set[int] = set()
         self.steps: list[str] = []
 
     def run(self, node: Node) -> list[int]:
@@ -874,11 +878,10 @@ class _Executor:
         self.steps.append(f"SAM 3 found {len(out)} '{node.phrase}'" + (" below the threshold" if self.weak_ok else ""))
         return out
 
-    def _anchors(self, node: Node) -> list[int]:
-        """The anchor's instances; "the X left of the Y" asserts a Y exists, so a weak one will do."""
-        anchors = self.run(node)
-        if anchors or self.confident is None:
-            return anchors
+    def _presupposed(self, node: Node) -> list[int]:
+        """The node's instances counting weak ones too: for phrases the query says exist."""
+        if self.confident is None or self.weak_ok:
+            return []
         self.weak_ok = True
         try:
             return self.run(node)
@@ -891,6 +894,9 @@ class _Executor:
 
     def _rank(self, node: Rank) -> list[int]:
         idx = self.run(node.source)
+        if node.count > 1 and len(idx) < node.count:
+            # "the two largest X" says two exist: rank the weak ones too (as for an anchor)
+            idx = self._presupposed(node.source) or idx
         order = self._order(idx, lambda i: self.geo.rank_key(node.key, i))
         picked = order[node.start:node.start + node.count]
         what = node.describe()
@@ -904,14 +910,14 @@ class _Executor:
 
     def _relation(self, node: Relation) -> list[int]:
         targets = self.run(node.target)
-        anchors = self._anchors(node.anchor)
+        anchors = self.run(node.anchor) or self._presupposed(node.anchor)  # "the X left of the Y": a Y exists
         if not anchors:
             self.steps.append("no anchor found, so nothing is related to it")
             return []
         scores = self.geo.det.scores
         a = max(anchors, key=lambda i: (float(scores[i]), -i))
         if self.confident is not None and scores[a] < self.confident:
-            self.weak_anchors.add(a)
+            self.weak_used.add(a)
         self.steps.append(f"anchor: the best {node.anchor.describe()} (score {float(scores[a]):.2f})")
         cand = [i for i in targets if not self.geo.same(i, a)]
         by_distance = self._order(cand, lambda i: self.geo.distance(i, a))
@@ -960,8 +966,8 @@ def execute(
     """Run `plan`: one `segment` call with every phrase, then geometry on what came back.
 
     `segment(phrases)` returns one Detections for all phrases, `phrases[i]` naming which phrase found
-    detection i. With `confident`, only detections scoring at least that answer the query; weaker
-    ones serve only as a relation's anchor when no confident instance of it exists.
+    detection i. With `confident`, weaker detections count only where the query says something exists
+    and too few confident ones do: a relation's anchor ("left of the Y") and a count ("the two largest X").
     """
     candidates = segment(list(plan.phrases))
     if not isinstance(candidates, Detections):
@@ -971,8 +977,9 @@ def execute(
     answer = candidates[np.asarray(picked, dtype=np.intp)]
     steps = "; ".join(executor.steps)
     explanation = f"{steps} -> {len(answer)} answer(s)"
-    if confident is not None:  # what the answer drew on: the confident detections and any weak anchor
+    if confident is not None:  # what the answer drew on: the confident detections and any weak one used
         shown = candidates.scores >= confident
-        shown[list(executor.weak_anchors)] = True
+        shown[list(executor.weak_used)] = True
+        shown[picked] = True
         candidates = candidates[shown]
     return SpatialAnswer(detections=answer, explanation=explanation, candidates=candidates, plan=plan)

@@ -437,6 +437,16 @@ def test_a_weak_anchor_stands_in_when_no_confident_one_exists():
                        confident=0.5).detections) == 0
 
 
+def test_a_count_ranks_weak_instances_when_too_few_are_confident():
+    inst = {"dogs": [DISCS[0], (DISCS[3], 0.3), (DISCS[4], 0.2)]}
+    plan = parse_query("the two largest dogs")
+    # "two" says two exist: the weak ones join the ranking, the two largest win
+    assert same_set(execute(plan, make_segment(inst), confident=0.5), DISCS[3:])
+    # enough confident ones: the weak ones stay out
+    inst["dogs"][1] = DISCS[1]
+    assert same_set(execute(plan, make_segment(inst), confident=0.5), [DISCS[1], DISCS[0]])
+
+
 def test_directional_relations_with_margin():
     anchor = disc(100, 50, 8)
     above_near, above_far = disc(100, 30, 5), disc(60, 5, 4)

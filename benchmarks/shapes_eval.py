@@ -6,7 +6,8 @@
 Reports instance F1 at mask IoU 0.5 and the mean matched mask IoU on simple phrases
 ("<colour> <shape>", "<shape>"), COCO mask AP (pycocotools), the share of absent phrases
 (hard negatives) that return nothing above the threshold, and latency, at the checkpoint's calibrated
-score threshold unless --threshold is given.
+score threshold unless --threshold is given. Elongated scenes (up to 8:1) are also seen in windows
+(`sam3.tiling`), as the app sees them; --no-tiling measures whole images only.
 
 --calibrate sweeps thresholds on scenes of another seed and picks the operating point
 (`choose_threshold`, worst renderer): the highest F1 among thresholds that keep at least 95% of absent
@@ -26,6 +27,7 @@ from PIL import Image
 
 from sam3.evaluate import evaluate, sweep
 from sam3.session import ImageSession, Segmenter
+from sam3.tiling import TILE_ASPECT
 from shapesworld import generate
 
 HELD_OUT_SEED = 2_000_003
@@ -72,12 +74,14 @@ def choose_threshold(table: dict[float, dict[str, float]]) -> float:
     return max(table, key=lambda t: (table[t]["f1@0.5"] * table[t]["absent_empty_rate"], -t))
 
 
-def calibrate(segmenter: Segmenter, n_scenes: int, seed: int = CALIBRATION_SEED) -> dict:
+def calibrate(
+    segmenter: Segmenter, n_scenes: int, seed: int = CALIBRATION_SEED, tile_aspect: float | None = TILE_ASPECT
+) -> dict:
     """F1 and absent-empty rate per threshold (worst renderer), and the chosen operating point."""
     # fine where a young model's scores sit (IoU-aware scores times presence: mostly 0.1-0.3)
     grid = [round(0.02 * k, 2) for k in range(1, 25)] + [round(0.05 * k, 2) for k in range(10, 19)]
     per_renderer = [
-        sweep(segmenter, list(scenes(n_scenes // 2, seed, r, SIDES)), grid, seed=seed) for r in RENDERERS
+        sweep(segmenter, list(scenes(n_scenes // 2, seed, r, SIDES)), grid, seed, tile_aspect) for r in RENDERERS
     ]
     keys = ("f1@0.5", "mean_matched_iou", "absent_empty_rate")
     table = {t: {key: min(res[t][key] for res in per_renderer) for key in keys} for t in grid}
@@ -96,22 +100,31 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=HELD_OUT_SEED)
     ap.add_argument("--threshold", type=float, help="score threshold (default: the checkpoint's calibrated one)")
     ap.add_argument("--calibrate", action="store_true", help="choose the threshold to export the checkpoint with")
+    ap.add_argument("--no-tiling", action="store_true", help="whole images only, even elongated ones")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     segmenter = Segmenter.load(args.model, device="cpu")
+    tile_aspect = None if args.no_tiling else TILE_ASPECT
     if args.calibrate:
-        results = calibrate(segmenter, args.scenes)
+        results = calibrate(segmenter, args.scenes, tile_aspect=tile_aspect)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=1)
         return results
     threshold = segmenter.loaded.score_threshold if args.threshold is None else args.threshold
-    results = {"model": segmenter.loaded.source, "scenes": args.scenes, "seed": args.seed, "threshold": threshold}
+    results = {
+        "model": segmenter.loaded.source, "scenes": args.scenes, "seed": args.seed, "threshold": threshold,
+        "tile_aspect": tile_aspect,
+    }
     renderers = RENDERERS
     for renderer in renderers:
         results[renderer] = evaluate(
-            segmenter, list(scenes(args.scenes // 2, args.seed, renderer, SIDES)), seed=args.seed, threshold=threshold
+            segmenter,
+            list(scenes(args.scenes // 2, args.seed, renderer, SIDES)),
+            seed=args.seed,
+            threshold=threshold,
+            tile_aspect=tile_aspect,
         )
     results["latency"] = latency_ms(segmenter)
     print(f"threshold {threshold:g}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from sam3.image_io import ImageLoadError, load_image
 from sam3.loading import ModelLoadError, load_sam3
 from sam3.session import BoxPrompt, ImageSession, Timing
+from sam3.tiling import TILE_ASPECT
 
 EXIT_BAD_INPUT = 2
 
@@ -77,11 +78,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
         if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
             raise UsageError(f"--box {b.box} lies outside the {w}x{h} image")
     timing = Timing()
-    det = ImageSession(loaded, image).segment(prompts, boxes=boxes, threshold=args.threshold, timing=timing)
+    session = ImageSession(loaded, image, tile_aspect=None if args.no_tiling else TILE_ASPECT)
+    det = session.segment(prompts, boxes=boxes, threshold=args.threshold, timing=timing)
     payload = {
         "image": {"width": w, "height": h},
         "model": loaded.source,
         "threshold": loaded.score_threshold if args.threshold is None else args.threshold,
+        "windows": [list(w.box) for w in session.windows] if prompts else [],
         "detections": det.to_json_list(),
         "timing_ms": {"load": round(load_ms, 2), **timing.as_dict()},
     }
@@ -195,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument(
         "--threshold", type=float, help="minimum score (default: the checkpoint's calibrated one; facebook/sam3: 0.5)"
+    )
+    seg.add_argument(
+        "--no-tiling",
+        action="store_true",
+        help="whole image only (by default images 2:1 or longer are also seen in overlapping windows)",
     )
     seg.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     seg.add_argument("--json", help="output file (default: stdout)")

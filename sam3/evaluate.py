@@ -14,6 +14,7 @@ from scipy.optimize import linear_sum_assignment
 
 from sam3.detections import Detections
 from sam3.session import ImageSession, Segmenter
+from sam3.tiling import TILE_ASPECT
 from shapesworld.phrases import all_phrases, hard_negatives
 from shapesworld.render import RenderedScene
 
@@ -140,14 +141,24 @@ def simple_phrases(scene: RenderedScene, rng: np.random.Generator, max_absent: i
     return positives, absent
 
 
-def evaluate(segmenter: Segmenter, scenes: list[RenderedScene], seed: int = 0, threshold: float | None = None):
+def evaluate(
+    segmenter: Segmenter,
+    scenes: list[RenderedScene],
+    seed: int = 0,
+    threshold: float | None = None,
+    tile_aspect: float | None = TILE_ASPECT,
+):
     """Per-phrase metrics over `scenes` at `threshold` (default: the checkpoint's), a scene's phrases in one session."""
     threshold = segmenter.loaded.score_threshold if threshold is None else threshold
-    return sweep(segmenter, scenes, [threshold], seed)[threshold]
+    return sweep(segmenter, scenes, [threshold], seed, tile_aspect)[threshold]
 
 
 def sweep(
-    segmenter: Segmenter, scenes: list[RenderedScene], thresholds: list[float], seed: int = 0
+    segmenter: Segmenter,
+    scenes: list[RenderedScene],
+    thresholds: list[float],
+    seed: int = 0,
+    tile_aspect: float | None = TILE_ASPECT,
 ) -> dict[float, dict]:
     """The metrics at each threshold, from one pass at the lowest.
 
@@ -165,7 +176,7 @@ def sweep(
         phrases = list(positives) + absent
         if not phrases:
             continue
-        session = ImageSession(segmenter.loaded, Image.fromarray(scene.image))
+        session = ImageSession(segmenter.loaded, Image.fromarray(scene.image), tile_aspect=tile_aspect)
         t0 = time.perf_counter()
         det = session.segment(phrases, threshold=thresholds[0])
         latency.append(1e3 * (time.perf_counter() - t0))

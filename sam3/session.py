@@ -230,6 +230,11 @@ class ImageSession:
             det = Detections.merge(parts, image_size=self.size)
             return clean(det, score_threshold=None, nms_iou=nms_iou, dedupe_overlap=dedupe_overlap)
 
+    @property
+    def windows(self) -> list[Window]:
+        """The windows text prompts are also answered in; none unless the image is elongated."""
+        return [w for w, _ in self._tiles()]
+
     def _tiles(self) -> list[tuple[Window, ImageSession]]:
         with self._lock:
             if self._tile_sessions is None:
@@ -334,8 +339,15 @@ class CacheStats:
 class Segmenter:
     """A loaded SAM 3 and a bounded LRU of image sessions (by count and by feature bytes)."""
 
-    def __init__(self, loaded: LoadedSam3, max_sessions: int = 8, max_bytes: int = 2 << 30):
+    def __init__(
+        self,
+        loaded: LoadedSam3,
+        max_sessions: int = 8,
+        max_bytes: int = 2 << 30,
+        tile_aspect: float | None = TILE_ASPECT,
+    ):
         self.loaded = loaded
+        self.tile_aspect = tile_aspect
         self.max_sessions = max_sessions
         self.max_bytes = max_bytes
         self._sessions: OrderedDict[str, ImageSession] = OrderedDict()
@@ -355,7 +367,7 @@ class Segmenter:
                 self.stats.hits += 1
                 return self._sessions[key]
             self.stats.misses += 1
-            session = ImageSession(self.loaded, image, key)
+            session = ImageSession(self.loaded, image, key, self.tile_aspect)
             self._sessions[key] = session
             self._evict(keep=key)
             return session

@@ -60,6 +60,19 @@ def test_segment_writes_the_documented_json(tiny_checkpoint, image_file, tmp_pat
         assert 0 <= x0 <= x1 <= 90 and 0 <= y0 <= y1 <= 70
 
 
+def test_elongated_images_are_also_seen_in_windows_unless_told_not_to(tiny_checkpoint, tmp_path, capsys):
+    path = tmp_path / "strip.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (40, 200, 3), dtype=np.uint8)).save(path)
+    base = ["segment", "--image", str(path), "--prompt", "star", "--model", tiny_checkpoint, "--threshold", "0"]
+    assert main(base) == 0
+    tiled = json.loads(capsys.readouterr().out)
+    assert len(tiled["windows"]) >= 3
+    assert all(y0 == 0 and y1 == 40 and x1 - x0 == 60 for x0, y0, x1, y1 in tiled["windows"])
+    assert main([*base, "--no-tiling"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert whole["windows"] == []
+
+
 def test_segment_to_stdout(tiny_checkpoint, image_file, capsys):
     assert (
         main(

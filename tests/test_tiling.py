@@ -96,3 +96,11 @@ def test_window_detections_are_capped_by_the_whole_image(loaded_tiny):
     tiled = ImageSession(loaded_tiny, image).segment("star", threshold=0.0, nms_iou=None, dedupe_overlap=None)
     assert len(tiled) >= len(whole)
     assert tiled.scores.max() <= whole.scores.max() / S.EVIDENCE_RATIO + 1e-6
+
+
+def test_a_segmenter_passes_its_tiling_to_its_sessions(loaded_tiny):
+    from sam3.session import Segmenter
+
+    image = Image.fromarray(np.zeros((50, 200, 3), np.uint8))
+    assert Segmenter(loaded_tiny).session(image).windows == windows(200, 50)
+    assert Segmenter(loaded_tiny, tile_aspect=None).session(image).windows == []

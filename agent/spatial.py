@@ -34,9 +34,11 @@ Decisions:
 - Relations anchor on ONE instance: the highest-scoring instance the anchor phrase (or sub-plan) found.
   Target instances that are the anchor itself (same detection, or mask IoU > 0.5 with it) never count.
 - Presupposition: given a confidence level, an anchor with no confident instance falls back to its
-  weaker ones (the query says a Y exists), and so does a count with fewer confident instances than it
-  names ("the two largest X" says two exist). Superlatives and ordinals do not: "the leftmost purple
-  star" and "the third star" may rightly be empty.
+  weaker ones (the query says a Y exists), so does a part of a union ("the stars and the hexagons"
+  says both exist), and so does a count with fewer confident instances than it names ("the two
+  largest X" says two exist). Superlatives and ordinals do not: "the leftmost purple star" and "the
+  third star" may rightly be empty. The price: a union part the user wrongly believes present can
+  come back as a weak false detection.
 - "closest" / "farthest" give one instance (k with a count) by centroid distance.
 - Directions ("above", "left of", ...) keep every target whose centroid lies beyond the anchor's by more
   than DIRECTION_MARGIN of the image side; a singular target ("the X above the Y") keeps the nearest
@@ -953,7 +955,7 @@ class _Executor:
     def _union(self, node: Union) -> list[int]:
         out: list[int] = []
         for part in node.parts:
-            for i in self.run(part):
+            for i in self.run(part) or self._presupposed(part):  # "the Xs and the Ys": both exist
                 if not any(self.geo.same(i, j) for j in out):
                     out.append(i)
         self.steps.append(f"union: {len(out)} instance(s)")
@@ -967,7 +969,8 @@ def execute(
 
     `segment(phrases)` returns one Detections for all phrases, `phrases[i]` naming which phrase found
     detection i. With `confident`, weaker detections count only where the query says something exists
-    and too few confident ones do: a relation's anchor ("left of the Y") and a count ("the two largest X").
+    and too few confident ones do: a relation's anchor ("left of the Y"), a union's part ("the Xs and
+    the Ys") and a count ("the two largest X").
     """
     candidates = segment(list(plan.phrases))
     if not isinstance(candidates, Detections):

@@ -437,6 +437,12 @@ def test_a_weak_anchor_stands_in_when_no_confident_one_exists():
                        confident=0.5).detections) == 0
 
 
+def test_a_union_part_with_no_confident_instance_takes_its_weak_ones():
+    inst = {"cats": [DISCS[0], (DISCS[1], 0.3)], "dogs": [(DISCS[3], 0.3), (DISCS[4], 0.2)]}
+    out = execute(parse_query("the cats and the dogs"), make_segment(inst), confident=0.5)
+    assert same_set(out, [DISCS[0], DISCS[3], DISCS[4]])  # the cats had a confident one: no weak cat
+
+
 def test_a_count_ranks_weak_instances_when_too_few_are_confident():
     inst = {"dogs": [DISCS[0], (DISCS[3], 0.3), (DISCS[4], 0.2)]}
     plan = parse_query("the two largest dogs")

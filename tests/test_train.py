@@ -355,9 +355,10 @@ def test_an_enlarged_input_sees_what_the_old_model_saw_and_training_resumes(tmp_
     kernel = big_model.get_parameter(PATCH_WEIGHT)
     assert sum(t.shape == kernel.shape for t in moments.values()) == 2  # exp_avg and exp_avg_sq, spread
     assert (big / "kind_head.safetensors").is_file()
-    resumed = train(tiny_run(tmp_path / "big", steps=3, eval_every=100, save_every=100, warmup=1))
+    resumed = train(tiny_run(tmp_path / "big", steps=3, eval_every=100, save_every=100, warmup=1, max_side=64))
     state = json.loads((resumed / "trainer_state.json").read_text())
     assert state["step"] == 3 and state["config"]["size"]["patch_size"] == 16  # the checkpoint's size, kept
+    assert state["config"]["max_side"] == 128  # renders as large as the new input, not upsampled
     trained = Sam3Model.from_pretrained(resumed)
     assert trained.config.vision_config.backbone_config.patch_size == 16
 

@@ -58,7 +58,7 @@ class TrainConfig:
     grad_clip: float = 0.5
     seed: int = 0
     side_range: tuple[int, int] = (128, 1024)  # the benchmark's sides, rendered at most max_side
-    max_side: int = 384
+    max_side: int = 384  # raised to the model's input side when that is larger
     # Share of one-colour scenes. At step 9000 the model still answered "red square" with the red circle:
     # colour explained most of the loss, so it had not learnt shapes. One colour leaves only shape.
     monochrome: float = 0.3
@@ -299,6 +299,8 @@ def train(cfg: TrainConfig) -> Path:
         if cfg.word_embedding_std:
             spread_word_embeddings(model, cfg.word_embedding_std, cfg.seed)
         state = None
+    # renders are never smaller than the model's input: an enlarged model would otherwise see upsampled pixels
+    cfg = replace(cfg, max_side=max(cfg.max_side, cfg.size.image_size))
     set_dropout(model, cfg.dropout)
     model.to(device)
     model.train()

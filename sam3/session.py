@@ -221,9 +221,11 @@ class ImageSession:
         phrases = phrases or [VISUAL_PROMPT]
         det, evidence = self._detect(phrases, boxes, threshold, mask_threshold, timing)
         parts = [det]
-        if not boxes:  # exemplar boxes are in whole-image coordinates and may lie outside a window
+        # a window cannot lift a phrase above the whole image's evidence / EVIDENCE_RATIO: skip those it can't
+        hopeful = [p for p in phrases if evidence[p] / EVIDENCE_RATIO > threshold]
+        if hopeful and not boxes:  # exemplar boxes are in whole-image coordinates and may lie outside a window
             parts += [
-                self._window_detections(window, tile, phrases, evidence, threshold, mask_threshold, timing)
+                self._window_detections(window, tile, hopeful, evidence, threshold, mask_threshold, timing)
                 for window, tile in self._tiles()
             ]
         with _Stopwatch(timing, "postprocess_ms"):

@@ -104,3 +104,16 @@ def test_a_segmenter_passes_its_tiling_to_its_sessions(loaded_tiny):
     image = Image.fromarray(np.zeros((50, 200, 3), np.uint8))
     assert Segmenter(loaded_tiny).session(image).windows == windows(200, 50)
     assert Segmenter(loaded_tiny, tile_aspect=None).session(image).windows == []
+
+
+def test_windows_are_not_encoded_for_phrases_they_could_not_lift_over_the_threshold(loaded_tiny):
+    from sam3 import session as S
+
+    image = Image.fromarray(np.random.default_rng(3).integers(0, 255, (64, 256, 3), np.uint8))
+    whole = ImageSession(loaded_tiny, image, tile_aspect=None).segment("star", threshold=0.0)
+    hopeless = min(1.0, whole.scores.max() / S.EVIDENCE_RATIO + 0.01)  # above any window's capped score
+    session = ImageSession(loaded_tiny, image)
+    assert len(session.segment("star", threshold=hopeless)) == 0
+    assert session.encode_count == 1
+    session.segment("star", threshold=0.0)
+    assert session.encode_count == 1 + len(windows(256, 64))

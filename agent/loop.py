@@ -27,9 +27,10 @@ from sam3.detections import Detections
 from sam3.session import BoxPrompt, ImageSession
 
 MAX_QUERY_CHARS = 500
-# The spatial planner asks SAM 3 down to this fraction of the threshold: below-threshold instances
-# answer nothing themselves, but stand in for a relation's anchor that the query says exists.
-ANCHOR_FLOOR = 0.5
+# The spatial planner asks SAM 3 down to this fraction of the threshold: below-threshold instances count
+# only where the query says something exists and no or too few confident ones do (agent/spatial.py:
+# a relation's anchor, a union's part, a count).
+WEAK_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class Agent:
 
         def segment(phrases: list[str]) -> Detections:
             t0 = time.perf_counter()
-            det = session.segment(phrases, threshold=ANCHOR_FLOOR * confident)
+            det = session.segment(phrases, threshold=WEAK_FLOOR * confident)
             counters.sam3_calls += 1
             counters.sam3_ms += 1e3 * (time.perf_counter() - t0)
             return det

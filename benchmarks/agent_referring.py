@@ -14,7 +14,6 @@ planner's, the rest is perception's.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import defaultdict
 
@@ -26,6 +25,7 @@ from agent.datasets import ReferringSample, load_reasonseg, load_refcoco
 from agent.llm import make_backend
 from agent.loop import Agent, run_to_end
 from agent.metrics import ReferringScores, union_mask
+from benchmarks.output import save_json
 from sam3.image_io import load_image
 from sam3.session import Segmenter
 from shapesworld import generate
@@ -126,9 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     for kind, bar in TARGETS.items():
         got = results["metrics"].get(kind, {}).get("gIoU", 0.0)
         print(f"target gIoU[{kind}] >= {bar}: {'PASS' if got >= bar else 'FAIL'} ({got:.3f})")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    save_json(results, args.json)
     return results
 
 

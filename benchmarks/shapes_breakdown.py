@@ -14,13 +14,13 @@ but not shape.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 
 import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.output import save_json
 from benchmarks.shapes_eval import HELD_OUT_SEED, SIDES, scenes
 from sam3.evaluate import mask_iou_matrix, matched_pairs, simple_phrases
 from sam3.session import ImageSession, Segmenter
@@ -118,9 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("unmatched detections:")
     for cause, n in sorted(results["false_positives"].items(), key=lambda kv: -kv[1]):
         print(f"  {n:5d}  {cause}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    save_json(results, args.json)
     return results
 
 

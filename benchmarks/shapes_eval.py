@@ -18,13 +18,13 @@ and the absent-empty rate.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.output import save_json
 from sam3.evaluate import evaluate, sweep
 from sam3.session import ImageSession, Segmenter
 from sam3.tiling import TILE_ASPECT
@@ -108,9 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     tile_aspect = None if args.no_tiling else TILE_ASPECT
     if args.calibrate:
         results = calibrate(segmenter, args.scenes, tile_aspect=tile_aspect)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(results, f, indent=1)
+        save_json(results, args.json)
         return results
     threshold = segmenter.loaded.score_threshold if args.threshold is None else args.threshold
     results = {
@@ -143,9 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
     for key, bar in BARS.items():
         worst = min(results[r][key] for r in renderers)
         print(f"bar {key} >= {bar}: {'PASS' if worst >= bar else 'FAIL'} ({worst:.3f})")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    save_json(results, args.json)
     return results
 
 

@@ -10,13 +10,13 @@ Reported as ratios taken in one run, so they hold on any machine; absolute times
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.output import save_json
 from sam3.session import ImageSession, Segmenter
 from sam3.tiling import TILE_ASPECT
 from shapesworld import generate
@@ -73,9 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{whole['more_ms']:7.0f} -> {tiled['more_ms']:6.0f} {row['first_ratio']:11.2f} {row['more_ratio']:10.2f}"
         )
     results = {"model": segmenter.loaded.source, "short_side": args.short, "rows": rows}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    save_json(results, args.json)
     return results
 
 

@@ -13,7 +13,6 @@ IoU, precision and recall, summed over clips; and frames per second of text trac
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -21,6 +20,7 @@ import torch
 
 from agent.loop import Agent
 from agent.video import answer_key_frame, follow_selection
+from benchmarks.output import save_json
 from sam3.session import Segmenter
 from sam3.video.evaluate import TrackingScores, tracking_scores
 from sam3.video.loading import load_video_sam3
@@ -125,9 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{task:6} IDF1 {r['idf1']:.3f}  IDsw {r['id_switches']:3d}  mIoU {r['mean_iou']:.3f}  "
                   f"P {r['precision']:.3f}  R {r['recall']:.3f}  ({r['runs']} runs)")
     print(f"text tracking: {results['text_fps']:.1f} frames/s ({loaded.mode} mode, 2-core CPU)")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(results, f, indent=1)
+    save_json(results, a.json)
     return results
 
 

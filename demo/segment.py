@@ -20,6 +20,7 @@ from demo.render import as_array, draw_boxes, legend_html, tight, timing_markdow
 from sam3.detections import Detections
 from sam3.refine import Click
 from sam3.session import BoxPrompt, Timing
+from sam3.tiling import Window
 
 MIN_BOX_SIDE = 2.0
 
@@ -125,8 +126,9 @@ def refine_click(models: Models, state: SegmentState, x: float, y: float, positi
 @gpu
 def run_segment(
     models: Models, prepared: PreparedImage, phrases: list[str], boxes: list[BoxPrompt], threshold: float
-) -> tuple[Detections, Timing, bool]:
-    """SAM 3 on the shared session cache; returns detections, the timing split and whether it encoded now."""
+) -> tuple[Detections, Timing, bool, list[Window]]:
+    """SAM 3 on the shared session cache: detections, the timing split, whether it encoded now, and the
+    windows an elongated image was also seen in."""
     session = models.require_segmenter().session(prepared.image)
     encoded_before = session.encode_count
     timing = Timing()
@@ -134,7 +136,7 @@ def run_segment(
         det = session.segment(phrases, boxes=boxes, threshold=float(threshold), timing=timing)
     except ValueError as exc:
         raise DemoInputError(str(exc)) from None
-    return det, timing, session.encode_count > encoded_before
+    return det, timing, session.encode_count > encoded_before, session.windows
 
 
 @dataclass
@@ -152,11 +154,13 @@ def segment_ui(
     prepared = state.image(path)
     phrases = parse_phrases(phrases_text, allow_empty=bool(state.boxes))
     models.require_segmenter()
-    det, timing, encoded = run_segment(models, prepared, phrases, state.boxes, threshold)
+    det, timing, encoded, windows = run_segment(models, prepared, phrases, state.boxes, threshold)
     state.overlay = draw_overlay(prepared.image, tight(det)) if len(det) else as_array(prepared.image)
     asked = ", ".join(f"'{p}'" for p in phrases) or "the exemplar boxes alone"
     status = f"**{len(det)} mask(s)** for {asked} at threshold {float(threshold):.2f}. "
     status += timing_markdown(timing, encoded)
+    if windows and phrases:
+        status += f" · elongated image: also seen in {len(windows)} overlapping windows"
     if state.boxes:
         pos = sum(b.positive for b in state.boxes)
         status += f" · {pos} positive / {len(state.boxes) - pos} negative box(es)"
@@ -181,13 +185,14 @@ def segment_json(
     phrases = parse_phrases(phrases_text, allow_empty=bool(boxes))
     threshold = models.threshold(threshold)
     models.require_segmenter()
-    det, timing, _ = run_segment(models, prepared, phrases, boxes, threshold)
+    det, timing, _, windows = run_segment(models, prepared, phrases, boxes, threshold)
     img = prepared.image
     out = {
         "image": {"width": img.width, "height": img.height},
         "model": models.source_name,
         "phrases": phrases,
         "threshold": float(threshold),
+        "windows": [list(w.box) for w in windows] if phrases else [],
         "detections": det.to_json_list(),
         "timing_ms": timing.as_dict(),
     }

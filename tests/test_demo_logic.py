@@ -212,3 +212,20 @@ def test_refinement_points_make_one_mask_without_re_encoding(tiny_checkpoint):
     assert tuple(canvas[200, 300]) != tuple(np.asarray(prepared.image)[200, 300])  # the point is drawn
     clear_boxes(state)
     assert state.clicks == []
+
+
+def test_an_elongated_image_says_it_was_also_seen_in_windows(tiny_checkpoint, tmp_path):
+    from demo.segment import SegmentState, segment_json, segment_ui
+    from sam3.tiling import windows
+
+    path = tmp_path / "strip.png"
+    Image.fromarray(np.random.default_rng(4).integers(0, 255, (60, 300, 3), np.uint8)).save(path)
+    models = Models.load(tiny_checkpoint, device="cpu")
+    expected = [list(w.box) for w in windows(300, 60)]
+    res = segment_ui(models, SegmentState(), str(path), "star", 0.0)
+    assert f"also seen in {len(expected)} overlapping windows" in res.status
+    assert segment_json(models, str(path), "star", 0.0)["windows"] == expected
+    square = tmp_path / "square.png"
+    Image.fromarray(np.zeros((80, 80, 3), np.uint8)).save(square)
+    assert segment_json(models, str(square), "star", 0.0)["windows"] == []
+    assert "windows" not in segment_ui(models, SegmentState(), str(square), "star", 0.0).status

@@ -136,7 +136,7 @@ def run_segment(
         det = session.segment(phrases, boxes=boxes, threshold=float(threshold), timing=timing)
     except ValueError as exc:
         raise DemoInputError(str(exc)) from None
-    return det, timing, session.encode_count > encoded_before, session.windows
+    return det, timing, session.encode_count > encoded_before, session.windows_for(boxes)
 
 
 @dataclass
@@ -159,7 +159,7 @@ def segment_ui(
     asked = ", ".join(f"'{p}'" for p in phrases) or "the exemplar boxes alone"
     status = f"**{len(det)} mask(s)** for {asked} at threshold {float(threshold):.2f}. "
     status += timing_markdown(timing, encoded)
-    if windows and phrases:
+    if windows:
         status += f" · elongated image: also seen in {len(windows)} overlapping windows"
     if state.boxes:
         pos = sum(b.positive for b in state.boxes)
@@ -192,7 +192,7 @@ def segment_json(
         "model": models.source_name,
         "phrases": phrases,
         "threshold": float(threshold),
-        "windows": [list(w.box) for w in windows] if phrases else [],
+        "windows": [list(w.box) for w in windows],
         "detections": det.to_json_list(),
         "timing_ms": timing.as_dict(),
     }

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -223,21 +223,22 @@ class ImageSession:
         parts = [det]
         # a window cannot lift a phrase above the whole image's evidence / EVIDENCE_RATIO: skip those it can't
         hopeful = [p for p in phrases if evidence[p] / EVIDENCE_RATIO > threshold]
-        if hopeful and not boxes:  # exemplar boxes are in whole-image coordinates and may lie outside a window
+        if hopeful:
             parts += [
                 self._window_detections(window, tile, hopeful, evidence, threshold, mask_threshold, timing)
-                for window, tile in self._tiles()
+                for window, tile in self._tiles(boxes)
             ]
         with _Stopwatch(timing, "postprocess_ms"):
             det = Detections.merge(parts, image_size=self.size)
             return clean(det, score_threshold=None, nms_iou=nms_iou, dedupe_overlap=dedupe_overlap)
 
-    @property
-    def windows(self) -> list[Window]:
-        """The windows text prompts are also answered in; none unless the image is elongated."""
-        return [w for w, _ in self._tiles()]
+    def windows_for(self, boxes: Sequence[BoxPrompt] = ()) -> list[Window]:
+        """The windows a prompt is also answered in: none unless the image is elongated, none with boxes."""
+        return [w for w, _ in self._tiles(boxes)]
 
-    def _tiles(self) -> list[tuple[Window, ImageSession]]:
+    def _tiles(self, boxes: Sequence[BoxPrompt] = ()) -> list[tuple[Window, ImageSession]]:
+        if boxes:  # exemplar boxes are in whole-image pixels and may lie outside a window
+            return []
         with self._lock:
             if self._tile_sessions is None:
                 self._tile_sessions = [
@@ -267,13 +268,7 @@ class ImageSession:
         with _Stopwatch(timing, "postprocess_ms"):
             det = place(det[~cut_by_inner_edge(det, window, self.size)], window, self.size)
             cap = np.array([evidence[p] / EVIDENCE_RATIO for p in det.phrases], np.float32)
-            det = Detections(
-                masks=det.masks,
-                boxes=det.boxes,
-                scores=np.minimum(det.scores, cap),
-                phrases=det.phrases,
-                image_size=self.size,
-            )
+            det = replace(det, scores=np.minimum(det.scores, cap))
             return det[det.scores > threshold]
 
     def _detect(

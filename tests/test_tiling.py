@@ -81,8 +81,10 @@ def test_an_elongated_image_is_encoded_once_per_window_and_cached(loaded_tiny):
     assert session.encode_count == expected
     # exemplar boxes are in whole-image pixels: only the whole image answers them
     boxed = ImageSession(loaded_tiny, image)
-    boxed.segment(boxes=[BoxPrompt((10, 10, 40, 40))], threshold=0.0)
+    box = [BoxPrompt((10, 10, 40, 40))]
+    boxed.segment(boxes=box, threshold=0.0)
     assert boxed.encode_count == 1
+    assert boxed.windows_for(box) == [] and boxed.windows_for() == windows(256, 64)
 
 
 def test_window_detections_are_capped_by_the_whole_image(loaded_tiny):
@@ -102,8 +104,8 @@ def test_a_segmenter_passes_its_tiling_to_its_sessions(loaded_tiny):
     from sam3.session import Segmenter
 
     image = Image.fromarray(np.zeros((50, 200, 3), np.uint8))
-    assert Segmenter(loaded_tiny).session(image).windows == windows(200, 50)
-    assert Segmenter(loaded_tiny, tile_aspect=None).session(image).windows == []
+    assert Segmenter(loaded_tiny).session(image).windows_for() == windows(200, 50)
+    assert Segmenter(loaded_tiny, tile_aspect=None).session(image).windows_for() == []
 
 
 def test_windows_are_not_encoded_for_phrases_they_could_not_lift_over_the_threshold(loaded_tiny):

@@ -74,7 +74,7 @@ def make_batch(
     monochrome: float = 0.0,
 ) -> Batch:
     """Sides are drawn from `side_range` (the benchmark's, so aspect ratios match it) and the scene scaled
-    down to fit `max_side`: the model's input (at most 384 px, the default `max_side`) is no larger, and
+    down to fit `max_side`: the model's input is no larger (training raises `max_side` to it), and
     larger renders would triple the cost.
     A `monochrome` share of scenes paints every shape one colour, so that colour alone cannot answer."""
     images, row_image, texts, targets, kind_maps = [], [], [], [], []

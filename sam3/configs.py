@@ -54,6 +54,12 @@ SHAPES = Sam3Size(
 )
 
 
+def global_layers(layers: int) -> list[int]:
+    """Backbone layers with global attention: every fourth counting from the last (the others attend
+    within windows), as facebook/sam3 spaces them every eighth of 32."""
+    return [i for i in range(layers) if (layers - 1 - i) % 4 == 0]
+
+
 def sam3_config(size: Sam3Size = TINY) -> Sam3Config:
     """A `Sam3Config` of the given size, loadable by every SAM 3 class in `transformers`."""
     grid = size.image_size // size.patch_size
@@ -75,7 +81,7 @@ def sam3_config(size: Sam3Size = TINY) -> Sam3Config:
                 "image_size": size.image_size,
                 "patch_size": size.patch_size,
                 "window_size": max(1, grid // 2),
-                "global_attn_indexes": [size.vit_layers - 1],
+                "global_attn_indexes": global_layers(size.vit_layers),
                 "pretrain_image_size": size.image_size,
             },
             "fpn_hidden_size": size.hidden,

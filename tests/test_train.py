@@ -367,3 +367,46 @@ def test_an_enlarged_input_sees_what_the_old_model_saw_and_training_resumes(tmp_
         return (k - torch.nn.functional.avg_pool2d(k, 2).repeat_interleave(2, 2).repeat_interleave(2, 3)).abs().max()
 
     assert within_blocks(big_model) < 1e-7 < 1e-5 < within_blocks(trained)  # training reads inside patches
+
+
+def test_a_deepened_backbone_computes_what_the_old_one_did_and_training_resumes(tmp_path):
+    """2 -> 4 backbone layers: the new ones start as the identity, old moments follow their parameters,
+    and the resumed run trains the new layers' zeroed output projections."""
+    from safetensors.torch import load_file
+    from transformers import Sam3Model
+
+    from sam3.train.deepen import LAYERS, _optimizer_order, deepen, layer_plan
+    from sam3.train.loop import train
+
+    assert layer_plan(4, 8) == [(0, True), (1, True), (2, True)] + [(2, False)] * 4 + [(3, True)]
+    with pytest.raises(ValueError, match="more than"):
+        layer_plan(4, 4)
+    ckpt = train(tiny_run(tmp_path / "run", steps=2, eval_every=100, save_every=100, warmup=1, kind_loss=1.0))
+    deep = deepen(ckpt, tmp_path / "deep" / "checkpoint", layers=4)
+    old_model, deep_model = Sam3Model.from_pretrained(ckpt).eval(), Sam3Model.from_pretrained(deep).eval()
+    backbone = deep_model.config.vision_config.backbone_config
+    assert backbone.num_hidden_layers == 4 and backbone.global_attn_indexes == [3]
+    assert [layer.window_size > 0 for layer in deep_model.vision_encoder.backbone.layers] == [True] * 3 + [False]
+    pixels = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        old = old_model.get_vision_features(pixel_values=pixels)
+        new = deep_model.get_vision_features(pixel_values=pixels)
+    for a, b in zip(old.fpn_hidden_states, new.fpn_hidden_states):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+    old_moments, new_moments = load_file(str(ckpt / "optimizer.safetensors")), load_file(str(deep / "optimizer.safetensors"))
+    assert len(new_moments) == len(old_moments)  # the new layers' parameters start without moments
+    meta = json.loads((ckpt / "trainer_state.json").read_text())
+    old_order, new_order = _optimizer_order(old_model, meta), _optimizer_order(deep_model, meta)
+    for old_name, new_name in ((f"{LAYERS}.1.attention.q_proj.weight", f"{LAYERS}.3.attention.q_proj.weight"),
+                               ("detr_decoder.layers.0.self_attn.o_proj.weight",) * 2, ("kind_head.proj.bias",) * 2):
+        for moment in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(old_moments[f"{old_order.index(old_name)}.{moment}"],
+                                       new_moments[f"{new_order.index(new_name)}.{moment}"], atol=0, rtol=0)
+    resumed = train(tiny_run(tmp_path / "deep", steps=3, eval_every=100, save_every=100, warmup=1, kind_loss=1.0))
+    state = json.loads((resumed / "trainer_state.json").read_text())
+    assert state["step"] == 3 and state["config"]["size"]["vit_layers"] == 4
+    trained = Sam3Model.from_pretrained(resumed)
+    assert trained.get_parameter(f"{LAYERS}.2.mlp.fc2.weight").abs().sum() > 0  # a new layer, no longer the identity
+    assert torch.equal(deep_model.get_parameter(f"{LAYERS}.2.mlp.fc2.weight"), torch.zeros_like(
+        deep_model.get_parameter(f"{LAYERS}.2.mlp.fc2.weight")))

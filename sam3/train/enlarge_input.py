@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import shutil
-from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -29,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from transformers import Sam3Model, Sam3Processor
 
 from sam3.build import save_checkpoint
-from sam3.train.loop import TrainConfig, _param_groups
+from sam3.train.loop import _param_groups, train_config_from_state
 
 PATCH_WEIGHT = "vision_encoder.backbone.embeddings.patch_embeddings.projection.weight"
 
@@ -98,8 +97,7 @@ def enlarge_input(src: str | Path, dst: str | Path, factor: float) -> Path:
 
 def _enlarge_moments(model: Sam3Model, meta: dict, src: Path, dst: Path, patch: int) -> None:
     """Each spread weight inherits its parent's Adam moments (the optimizer keys them by parameter index)."""
-    known = {f.name for f in fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known and k not in ("size", "loss")})
+    cfg = train_config_from_state(meta)
     params = [p for group in _param_groups(model, cfg) for p in group["params"]]
     pid = next(i for i, p in enumerate(params) if p is model.get_parameter(PATCH_WEIGHT))
     tensors = load_file(str(src / "optimizer.safetensors"))

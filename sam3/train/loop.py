@@ -12,7 +12,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +116,13 @@ def _param_groups(model: Sam3Model, cfg: TrainConfig) -> list[dict]:
     ids = {id(p) for p in text}
     rest = [p for n, p in model.named_parameters() if id(p) not in ids and not n.startswith("text_encoder.")]
     return [{"params": rest, "mult": 1.0}, {"params": text, "mult": cfg.text_lr_mult}]
+
+
+def train_config_from_state(meta: dict) -> TrainConfig:
+    """The run settings a saved trainer state records (its size and loss weights left at their defaults):
+    enough to rebuild the optimizer's parameter order."""
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in meta["config"].items() if k in known and k not in ("size", "loss")})
 
 
 def batch_loss(

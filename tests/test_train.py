@@ -168,7 +168,8 @@ def test_train_loop_saves_loadable_checkpoints_and_resumes(tmp_path):
     train(replace(cfg, steps=5))
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
-    assert "presence_acc" in log[2] and "f1@0.5" in log[2] and 0 <= log[2]["f1_kind@0.5"] <= 1 and "kind" in log[2] and "kind_acc_heldout" in log[2]
+    assert "presence_acc" in log[2] and "f1@0.5" in log[2] and 0 <= log[2]["f1_kind@0.5"] <= 1
+    assert "kind" in log[2] and "kind_acc_heldout" in log[2]
     assert (ckpt / "kind_head.safetensors").is_file()  # TrainConfig.kind_loss: resumed with the run
     assert not list(ckpt.parent.glob("*.tmp")) and not list(ckpt.parent.glob("*.old"))
 
@@ -394,7 +395,8 @@ def test_a_deepened_backbone_computes_what_the_old_one_did_and_training_resumes(
     for a, b in zip(old.fpn_hidden_states, new.fpn_hidden_states):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
-    old_moments, new_moments = load_file(str(ckpt / "optimizer.safetensors")), load_file(str(deep / "optimizer.safetensors"))
+    old_moments = load_file(str(ckpt / "optimizer.safetensors"))
+    new_moments = load_file(str(deep / "optimizer.safetensors"))
     assert len(new_moments) == len(old_moments)  # the new layers' parameters start without moments
     meta = json.loads((ckpt / "trainer_state.json").read_text())
     old_order, new_order = _optimizer_order(old_model, meta), _optimizer_order(deep_model, meta)

@@ -136,7 +136,7 @@ def run_segment(
         det = session.segment(phrases, boxes=boxes, threshold=float(threshold), timing=timing)
     except ValueError as exc:
         raise DemoInputError(str(exc)) from None
-    return det, timing, session.encode_count > encoded_before, session.windows_for(boxes)
+    return det, timing, session.encode_count > encoded_before, session.windows_seen
 
 
 @dataclass

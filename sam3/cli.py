@@ -84,7 +84,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         "image": {"width": w, "height": h},
         "model": loaded.source,
         "threshold": loaded.score_threshold if args.threshold is None else args.threshold,
-        "windows": [list(w.box) for w in session.windows_for(boxes)],
+        "windows": [list(w.box) for w in session.windows_seen],
         "detections": det.to_json_list(),
         "timing_ms": {"load": round(load_ms, 2), **timing.as_dict()},
     }

@@ -232,9 +232,11 @@ class ImageSession:
             det = Detections.merge(parts, image_size=self.size)
             return clean(det, score_threshold=None, nms_iou=nms_iou, dedupe_overlap=dedupe_overlap)
 
-    def windows_for(self, boxes: Sequence[BoxPrompt] = ()) -> list[Window]:
-        """The windows a prompt is also answered in: none unless the image is elongated, none with boxes."""
-        return [w for w, _ in self._tiles(boxes)]
+    @property
+    def windows_seen(self) -> list[Window]:
+        """The windows this image has been looked at in so far: none unless it is elongated and a phrase
+        could gain from them (see `segment`); each is encoded once and kept like the whole image."""
+        return [w for w, tile in self._tile_sessions or () if tile.encode_count]
 
     def _tiles(self, boxes: Sequence[BoxPrompt] = ()) -> list[tuple[Window, ImageSession]]:
         if boxes:  # exemplar boxes are in whole-image pixels and may lie outside a window

@@ -84,7 +84,9 @@ def test_an_elongated_image_is_encoded_once_per_window_and_cached(loaded_tiny):
     box = [BoxPrompt((10, 10, 40, 40))]
     boxed.segment(boxes=box, threshold=0.0)
     assert boxed.encode_count == 1
-    assert boxed.windows_for(box) == [] and boxed.windows_for() == windows(256, 64)
+    assert boxed.windows_seen == []
+    boxed.segment("star", threshold=0.0)
+    assert boxed.windows_seen == windows(256, 64)
 
 
 def test_window_detections_are_capped_by_the_whole_image(loaded_tiny):
@@ -101,11 +103,14 @@ def test_window_detections_are_capped_by_the_whole_image(loaded_tiny):
 
 
 def test_a_segmenter_passes_its_tiling_to_its_sessions(loaded_tiny):
+    from sam3 import session as S
     from sam3.session import Segmenter
 
     image = Image.fromarray(np.zeros((50, 200, 3), np.uint8))
-    assert Segmenter(loaded_tiny).session(image).windows_for() == windows(200, 50)
-    assert Segmenter(loaded_tiny, tile_aspect=None).session(image).windows_for() == []
+    for tile_aspect, expected in ((S.TILE_ASPECT, windows(200, 50)), (None, [])):
+        session = Segmenter(loaded_tiny, tile_aspect=tile_aspect).session(image)
+        session.segment("star", threshold=0.0)
+        assert session.windows_seen == expected
 
 
 def test_windows_are_not_encoded_for_phrases_they_could_not_lift_over_the_threshold(loaded_tiny):
@@ -116,6 +121,6 @@ def test_windows_are_not_encoded_for_phrases_they_could_not_lift_over_the_thresh
     hopeless = min(1.0, whole.scores.max() / S.EVIDENCE_RATIO + 0.01)  # above any window's capped score
     session = ImageSession(loaded_tiny, image)
     assert len(session.segment("star", threshold=hopeless)) == 0
-    assert session.encode_count == 1
+    assert session.encode_count == 1 and session.windows_seen == []
     session.segment("star", threshold=0.0)
     assert session.encode_count == 1 + len(windows(256, 64))

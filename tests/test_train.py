@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -412,3 +413,50 @@ def test_a_deepened_backbone_computes_what_the_old_one_did_and_training_resumes(
     assert trained.get_parameter(f"{LAYERS}.2.mlp.fc2.weight").abs().sum() > 0  # a new layer, no longer the identity
     assert torch.equal(deep_model.get_parameter(f"{LAYERS}.2.mlp.fc2.weight"), torch.zeros_like(
         deep_model.get_parameter(f"{LAYERS}.2.mlp.fc2.weight")))
+
+
+def test_snapshots_average_into_a_model_that_loads_and_exports(tmp_path):
+    """The loop keeps weights-only snapshots; their average is the elementwise mean, loads as a Sam3Model,
+    exports with the averaged steps on its card, and is refused as a state to resume training from."""
+    from safetensors.torch import load_file
+    from transformers import Sam3Model
+
+    from sam3.train.average import average_checkpoints
+    from sam3.train.export import export
+    from sam3.train.loop import train
+
+    cfg = tiny_run(tmp_path / "run", steps=4, eval_every=100, save_every=3, snapshot_every=2, warmup=1, kind_loss=1.0)
+    train(cfg)
+    snaps = sorted((tmp_path / "run" / "snapshots").iterdir())
+    assert [s.name for s in snaps] == ["step-000002", "step-000004"]
+    assert not (snaps[0] / "optimizer.safetensors").exists()
+    assert json.loads((snaps[0] / "trainer_state.json").read_text())["step"] == 2
+    avg = average_checkpoints(snaps, tmp_path / "avg")
+    for name in ("model.safetensors", "kind_head.safetensors"):
+        a, b, m = (load_file(str(p / name)) for p in (*snaps, avg))
+        moved = [k for k in m if m[k].is_floating_point() and not torch.equal(a[k], b[k])]
+        assert moved  # training changed weights between the snapshots...
+        for k in moved:  # ...and the average lies halfway
+            torch.testing.assert_close(m[k], (a[k] + b[k]) / 2)
+    Sam3Model.from_pretrained(avg)
+    card = (export(avg, tmp_path / "shipped") / "README.md").read_text()
+    assert "4: the average of the weights at steps 2, 4" in card
+    shutil.copytree(avg, tmp_path / "again" / "checkpoint")
+    with pytest.raises(ValueError, match="without optimizer state"):
+        train(replace(cfg, out_dir=str(tmp_path / "again"), steps=6))
+
+
+def test_averaging_refuses_what_cannot_be_averaged(tmp_path):
+    from sam3.train.average import average_checkpoints
+    from sam3.train.deepen import deepen
+    from sam3.train.loop import train
+
+    ckpt = train(tiny_run(tmp_path / "run", steps=1, eval_every=100, save_every=100, warmup=1, kind_loss=0.0))
+    with pytest.raises(ValueError, match="at least two"):
+        average_checkpoints([ckpt], tmp_path / "avg")
+    with pytest.raises(ValueError, match="not a complete checkpoint"):
+        average_checkpoints([ckpt, tmp_path], tmp_path / "avg")
+    with pytest.raises(ValueError, match="different sizes"):
+        average_checkpoints([ckpt, deepen(ckpt, tmp_path / "deep", layers=4)], tmp_path / "avg")
+    with pytest.raises(ValueError, match="one of the checkpoints"):
+        average_checkpoints([ckpt, ckpt], ckpt)

@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--eval-every", type=int, default=d.eval_every)
     ap.add_argument("--save-every", type=int, default=d.save_every)
+    ap.add_argument("--snapshot-every", type=int, default=d.snapshot_every,
+                    help="keep weights-only copies in OUT/snapshots every this many steps, to average (0: none)")
     ap.add_argument("--threads", type=int, default=d.threads)
     ap.add_argument("--device", default=d.device, help="auto (CUDA when there is one), cpu, cuda, cuda:1...")
     ap.add_argument("--workers", type=int, default=d.workers,
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=a.seed,
         eval_every=a.eval_every,
         save_every=a.save_every,
+        snapshot_every=a.snapshot_every,
         threads=a.threads,
         device=a.device,
         workers=a.workers,

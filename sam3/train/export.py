@@ -36,7 +36,7 @@ def export(checkpoint: str | Path, out_dir: str | Path, notes: str = "", score_t
         "the model the tests use when they need one that really sees. It knows ShapesWorld's vocabulary",
         "(9 colours x 6 shapes, 'shape', 'object', plurals), not the real world.",
         "",
-        f"- training step: {state['step']}",
+        f"- training step: {_steps(state)}",
         f"- size: {json.dumps(state['config']['size'])}",
     ]
     if score_threshold is not None:
@@ -45,6 +45,13 @@ def export(checkpoint: str | Path, out_dir: str | Path, notes: str = "", score_t
         card += ["", notes]
     (out_dir / "README.md").write_text("\n".join(card) + "\n")
     return out_dir
+
+
+def _steps(state: dict) -> str:
+    averaged = state.get("averaged_steps")
+    if averaged:  # sam3.train.average
+        return f"{state['step']:,}: the average of the weights at steps {', '.join(f'{s:,}' for s in averaged)}"
+    return f"{state['step']:,}"
 
 
 def set_score_threshold(model_dir: str | Path, value: float) -> None:

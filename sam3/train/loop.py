@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import signal
 import threading
 import time
@@ -64,6 +65,9 @@ class TrainConfig:
     monochrome: float = 0.3
     eval_every: int = 500
     save_every: int = 250
+    # Weights-only copies in <out_dir>/snapshots/step-NNNNNN (0: none), for `sam3.train.average`: late in a
+    # run successive checkpoints differ more than they improve, and their average beats each of them.
+    snapshot_every: int = 1000
     eval_images: int = 48
     stop_at: int | None = None  # stop early without changing the schedule (ablations)
     time_limit_min: float | None = None  # save and stop after this many minutes (a lent GPU's budget)
@@ -171,6 +175,15 @@ def _save(model, processor, optimizer, cfg: TrainConfig, step: int, directory: P
         old.rmdir()
     else:
         tmp.rename(directory)
+
+
+def _snapshot(checkpoint: Path, directory: Path) -> None:
+    """The checkpoint without its optimizer state (two thirds of its size): weights to average, not to resume."""
+    shutil.rmtree(directory, ignore_errors=True)
+    shutil.copytree(checkpoint, directory, ignore=shutil.ignore_patterns("optimizer.safetensors"))
+    state = json.loads((directory / "trainer_state.json").read_text())
+    state.pop("optimizer")
+    (directory / "trainer_state.json").write_text(json.dumps(state, indent=1))
 
 
 def _load_optimizer(optimizer: torch.optim.Optimizer, directory: Path, meta: dict) -> None:
@@ -301,6 +314,9 @@ def train(cfg: TrainConfig) -> Path:
     start = 0
     if (ckpt / "trainer_state.json").exists():
         state = json.loads((ckpt / "trainer_state.json").read_text())
+        if "optimizer" not in state:
+            raise ValueError(f"{ckpt} holds weights without optimizer state (a snapshot or an averaged model): "
+                             "resume from a run's checkpoint")
         start = int(state["step"])
         cfg = replace(cfg, size=Sam3Size(**state["config"]["size"]))  # the checkpoint's (enlarge_input changes it)
         model = Sam3Model.from_pretrained(ckpt)
@@ -367,8 +383,11 @@ def train(cfg: TrainConfig) -> Path:
         log.flush()
         bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         out_of_time = cfg.time_limit_min is not None and time.time() - t0 > 60 * cfg.time_limit_min
-        if done % cfg.save_every == 0 or done == end or stop.requested or out_of_time:
+        snapshot = cfg.snapshot_every and done % cfg.snapshot_every == 0
+        if done % cfg.save_every == 0 or done == end or stop.requested or out_of_time or snapshot:
             _save(model, processor, optimizer, cfg, done, ckpt, kind_head)
+        if snapshot:
+            _snapshot(ckpt, out / "snapshots" / f"step-{done:06d}")
         if stop.requested or out_of_time:
             bar.write(f"stopped by {'signal' if stop.requested else 'the time limit'} at step {done}; checkpoint saved")
             break

@@ -29,7 +29,7 @@ from sam3.session import BoxPrompt, ImageSession
 MAX_QUERY_CHARS = 500
 # The spatial planner asks SAM 3 down to this fraction of the threshold: below-threshold instances count
 # only where the query says something exists and no or too few confident ones do (agent/spatial.py:
-# a relation's anchor, a union's part, a count).
+# a relation's anchor, a closest / farthest target, a union's part, a count).
 WEAK_FLOOR = 0.5
 
 

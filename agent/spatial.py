@@ -34,11 +34,15 @@ Decisions:
 - Relations anchor on ONE instance: the highest-scoring instance the anchor phrase (or sub-plan) found.
   Target instances that are the anchor itself (same detection, or mask IoU > 0.5 with it) never count.
 - Presupposition: given a confidence level, an anchor with no confident instance falls back to its
-  weaker ones (the query says a Y exists), so does a part of a union ("the stars and the hexagons"
-  says both exist), and so does a count with fewer confident instances than it names ("the two
-  largest X" says two exist). Superlatives and ordinals do not: "the leftmost purple star" and "the
-  third star" may rightly be empty. The price: a union part the user wrongly believes present can
-  come back as a weak false detection.
+  weaker ones (the query says a Y exists), so does the target of "closest" / "farthest" ("the X
+  closest to the Y" says an X exists), a part of a union ("the stars and the hexagons" says both
+  exist), and a count with fewer confident instances than it names ("the two largest X" says two
+  exist). Superlatives, ordinals and directions do not: "the leftmost purple star", "the third star"
+  and "the star above the square" may rightly be empty. The price: a part the user wrongly believes
+  present can come back as a weak false detection. (On ShapesWorld, presupposed "closest" targets
+  raised relation gIoU 0.545 -> 0.565 held out, 0.683 -> 0.691 on 840 queries of another seed, with
+  empty answers unchanged; presupposing directions' targets too gave 0.606 / 0.728 but answered 2 of
+  40 held-out empty queries.)
 - "closest" / "farthest" give one instance (k with a count) by centroid distance.
 - Directions ("above", "left of", ...) keep every target whose centroid lies beyond the anchor's by more
   than DIRECTION_MARGIN of the image side; a singular target ("the X above the Y") keeps the nearest
@@ -922,6 +926,8 @@ class _Executor:
             self.weak_used.add(a)
         self.steps.append(f"anchor: the best {node.anchor.describe()} (score {float(scores[a]):.2f})")
         cand = [i for i in targets if not self.geo.same(i, a)]
+        if not cand and node.relation in ("closest", "farthest"):  # "the X closest to the Y": an X exists
+            cand = [i for i in self._presupposed(node.target) if not self.geo.same(i, a)]
         by_distance = self._order(cand, lambda i: self.geo.distance(i, a))
         if node.relation in ("closest", "farthest"):
             order = by_distance if node.relation == "closest" else self._order(
@@ -969,8 +975,8 @@ def execute(
 
     `segment(phrases)` returns one Detections for all phrases, `phrases[i]` naming which phrase found
     detection i. With `confident`, weaker detections count only where the query says something exists
-    and too few confident ones do: a relation's anchor ("left of the Y"), a union's part ("the Xs and
-    the Ys") and a count ("the two largest X").
+    and too few confident ones do: a relation's anchor ("left of the Y"), the target of "closest" /
+    "farthest", a union's part ("the Xs and the Ys") and a count ("the two largest X").
     """
     candidates = segment(list(plan.phrases))
     if not isinstance(candidates, Detections):

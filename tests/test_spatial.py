@@ -437,6 +437,23 @@ def test_a_weak_anchor_stands_in_when_no_confident_one_exists():
                        confident=0.5).detections) == 0
 
 
+def test_a_closest_target_with_no_confident_instance_takes_its_weak_ones():
+    star, left_circle, right_circle = disc(100, 50, 6), disc(60, 50, 5), disc(180, 50, 5)
+    weak = {"star": [star], "circle": [(left_circle, 0.3), (right_circle, 0.2)]}
+    # "the circle closest to the star" says a circle exists: the weak ones are the candidates
+    out = execute(parse_query("the circle closest to the star"), make_segment(weak), confident=0.5)
+    assert same_set(out, [left_circle]) and "below the threshold" in out.explanation
+    assert same_set(execute(parse_query("the circle farthest from the star"), make_segment(weak), confident=0.5),
+                    [right_circle])
+    # a direction may rightly be empty: weak circles do not stand in for "the circle right of the star"
+    assert len(execute(parse_query("the circle right of the star"), make_segment(weak),
+                       confident=0.5).detections) == 0
+    # a confident circle (the left one) is the candidate set: the weak one stays out
+    mixed = {"star": [star], "circle": [left_circle, (right_circle, 0.2)]}
+    assert same_set(execute(parse_query("the circle farthest from the star"), make_segment(mixed),
+                            confident=0.5), [left_circle])
+
+
 def test_a_union_part_with_no_confident_instance_takes_its_weak_ones():
     inst = {"cats": [DISCS[0], (DISCS[1], 0.3)], "dogs": [(DISCS[3], 0.3), (DISCS[4], 0.2)]}
     out = execute(parse_query("the cats and the dogs"), make_segment(inst), confident=0.5)

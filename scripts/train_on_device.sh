@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Continue the bundled model's training on a lent GPU machine for a fixed time; the checkpoint and
-# log come back under $OUT. From the device tool, in the repository root:
+# Continue the bundled model's training on a lent GPU machine for a fixed time; the checkpoint, its
+# log and the weights-only snapshots come back under $OUT. From the device tool, in the repository root:
 #   bash scripts/train_on_device.sh MINUTES STEPS [extra sam3.train flags]
 # STEPS sets the total length of the learning-rate schedule the run continues.
 set -euo pipefail
@@ -16,3 +16,4 @@ out=${OUT:-$run/out}
 mkdir -p "$out/checkpoint"
 cp "$run"/checkpoint/* "$out/checkpoint/"
 cp "$run/log.jsonl" "$out/"
+if [ -d "$run/snapshots" ]; then cp -r "$run/snapshots" "$out/"; fi  # weights to average (sam3.train.average)

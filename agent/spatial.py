@@ -43,6 +43,14 @@ Decisions:
   raised relation gIoU 0.545 -> 0.565 held out, 0.683 -> 0.691 on 840 queries of another seed, with
   empty answers unchanged; presupposing directions' targets too gave 0.606 / 0.728 but answered 2 of
   40 held-out empty queries.)
+- Ordering counts near misses: once a ranking's source or a relation's target has a confident instance,
+  the instances it orders (by position, size or distance to the anchor) include those scoring at least
+  RANK_FLOOR of the confidence level. Which star is leftmost, second from the right or closest depends on
+  every star, and one scored just under the threshold would otherwise shift the answer; whether any star
+  is there is still decided at the threshold. (On ShapesWorld at the bundled model's threshold: gIoU
+  0.762 -> 0.795 on 840 queries of a seed the benchmarks do not report, where RANK_FLOOR was chosen from
+  0.6-0.9, with empty answers 0.933 -> 0.925; held out 0.748 -> 0.788, empty answers unchanged at 0.95.
+  Counting near misses without the confident instance first gave 0.800 but answered more empty queries.)
 - "closest" / "farthest" give one instance (k with a count) by centroid distance.
 - Directions ("above", "left of", ...) keep every target whose centroid lies beyond the anchor's by more
   than DIRECTION_MARGIN of the image side; a singular target ("the X above the Y") keeps the nearest
@@ -81,6 +89,7 @@ MAX_DEPTH = 4
 DIRECTION_MARGIN = 0.02  # of the image width (left/right) or height (above/below)
 SAME_INSTANCE_IOU = 0.5
 NEAR_FACTOR = 0.5
+RANK_FLOOR = 0.7  # of the confidence level: instances that count when ordering (see Decisions)
 
 # ---------------------------------------------------------------------------------------------- plan
 
@@ -898,8 +907,22 @@ class _Executor:
         scores = self.geo.det.scores
         return sorted(idx, key=lambda i: (key(i), -float(scores[i]), i))
 
+    def _with_near_misses(self, node: Node, idx: list[int]) -> list[int]:
+        """`idx` (the node's confident instances) and, if there is one, those scoring RANK_FLOOR of it."""
+        if self.confident is None or self.weak_ok or not idx:
+            return idx
+        scores, floor, n_steps = self.geo.det.scores, RANK_FLOOR * self.confident, len(self.steps)
+        near = [i for i in self._presupposed(node) if scores[i] >= floor]
+        del self.steps[n_steps:]
+        added = [i for i in near if i not in idx]
+        if not near or not added:
+            return idx
+        self.weak_used.update(added)
+        self.steps.append(f"ordering {node.describe()} counts {len(added)} more scored {floor:.2f}+")
+        return near
+
     def _rank(self, node: Rank) -> list[int]:
-        idx = self.run(node.source)
+        idx = self._with_near_misses(node.source, self.run(node.source))
         if node.count > 1 and len(idx) < node.count:
             # "the two largest X" says two exist: rank the weak ones too (as for an anchor)
             idx = self._presupposed(node.source) or idx
@@ -915,7 +938,7 @@ class _Executor:
         return picked
 
     def _relation(self, node: Relation) -> list[int]:
-        targets = self.run(node.target)
+        targets = self._with_near_misses(node.target, self.run(node.target))
         anchors = self.run(node.anchor) or self._presupposed(node.anchor)  # "the X left of the Y": a Y exists
         if not anchors:
             self.steps.append("no anchor found, so nothing is related to it")
@@ -976,7 +999,8 @@ def execute(
     `segment(phrases)` returns one Detections for all phrases, `phrases[i]` naming which phrase found
     detection i. With `confident`, weaker detections count only where the query says something exists
     and too few confident ones do: a relation's anchor ("left of the Y"), the target of "closest" /
-    "farthest", a union's part ("the Xs and the Ys") and a count ("the two largest X").
+    "farthest", a union's part ("the Xs and the Ys") and a count ("the two largest X"); and near misses
+    (RANK_FLOOR of `confident`) count wherever instances are ordered, once one is confident.
     """
     candidates = segment(list(plan.phrases))
     if not isinstance(candidates, Detections):

@@ -596,3 +596,18 @@ def test_ordering_counts_near_misses_once_one_instance_is_confident():
     assert len(execute(parse_query("the leftmost circle"), make_segment(alone), confident=0.5).detections) == 0
     assert len(execute(parse_query("the circle left of the star"), make_segment(alone),
                        confident=0.5).detections) == 0
+
+
+def test_an_exclusion_that_leaves_nothing_takes_the_weak_rest():
+    red, other = disc(40, 50, 6), disc(150, 50, 6)
+    inst = {"cup": [red, (other, 0.3)], "red cup": [red]}
+    # "every cup except the red one" says another cup exists: the weak one stands in
+    out = execute(parse_query("every cup except the red one"), make_segment(inst), confident=0.5)
+    assert same_set(out, [other]) and "weaker" in out.explanation
+    # with a confident other cup, the weak one stays out; with no other cup at all, nothing
+    inst["cup"].append(disc(100, 20, 5))
+    assert same_set(execute(parse_query("every cup except the red one"), make_segment(inst), confident=0.5),
+                    [inst["cup"][2]])
+    alone = {"cup": [red], "red cup": [red]}
+    assert len(execute(parse_query("every cup except the red one"), make_segment(alone),
+                       confident=0.5).detections) == 0

@@ -912,18 +912,16 @@ class _Executor:
         return sorted(idx, key=lambda i: (key(i), -float(scores[i]), i))
 
     def _with_near_misses(self, node: Node, idx: list[int]) -> list[int]:
-        """`idx` (the node's confident instances) and, if there is one, those scoring RANK_FLOOR of it."""
+        """`idx`, the node's confident instances, plus its near misses when `idx` is not empty."""
         if self.confident is None or self.weak_ok or not idx:
             return idx
         scores, floor, n_steps = self.geo.det.scores, RANK_FLOOR * self.confident, len(self.steps)
-        near = [i for i in self._presupposed(node) if scores[i] >= floor]
-        del self.steps[n_steps:]
-        added = [i for i in near if i not in idx]
-        if not near or not added:
-            return idx
-        self.weak_used.update(added)
-        self.steps.append(f"ordering {node.describe()} counts {len(added)} more scored {floor:.2f}+")
-        return near
+        added = [i for i in self._presupposed(node) if scores[i] >= floor and i not in idx]
+        del self.steps[n_steps:]  # the weak run's own steps: only what it added is worth telling
+        if added:
+            self.weak_used.update(added)
+            self.steps.append(f"ordering {node.describe()} counts {len(added)} more scored {floor:.2f}+")
+        return idx + added
 
     def _rank(self, node: Rank) -> list[int]:
         idx = self._with_near_misses(node.source, self.run(node.source))
@@ -1010,8 +1008,8 @@ def execute(
     detection i. With `confident`, weaker detections count only where the query says something exists
     and too few confident ones do: a relation's anchor ("left of the Y"), the target of "closest" /
     "farthest", a union's part ("the Xs and the Ys"), a count ("the two largest X") and what an
-    exclusion leaves ("every X except the Y"); and near misses
-    (RANK_FLOOR of `confident`) count wherever instances are ordered, once one is confident.
+    exclusion leaves ("every X except the Y"). Near misses (RANK_FLOOR of `confident`) count wherever
+    instances are ordered, once one is confident.
     """
     candidates = segment(list(plan.phrases))
     if not isinstance(candidates, Detections):

@@ -978,11 +978,15 @@ class _Executor:
     def _exclude(self, node: Exclude) -> list[int]:
         base = self.run(node.base)
         excluded = self.run(node.excluded)
-        keep = [i for i in base if not any(self.geo.same(i, j) for j in excluded)]
+
+        def outside(idx: list[int]) -> list[int]:
+            return [i for i in idx if not any(self.geo.same(i, j) for j in excluded)]
+
+        keep = outside(base)
         removed = len(base) - len(keep)
         self.steps.append(f"removed {removed} matching {node.excluded.describe()}, {len(keep)} left")
         if not keep:  # "every X except the Y" says some other X exists: its weak instances stand in
-            weak = [i for i in self._presupposed(node.base) if not any(self.geo.same(i, j) for j in excluded)]
+            weak = outside(self._presupposed(node.base))
             if weak:
                 self.steps.append(f"{len(weak)} weaker {node.base.describe()} left")
                 self.weak_used.update(weak)

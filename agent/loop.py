@@ -117,7 +117,7 @@ class Agent:
 
         def segment(phrases: list[str]) -> Detections:
             t0 = time.perf_counter()
-            det = session.segment(phrases, threshold=WEAK_FLOOR * confident)
+            det = session.segment(phrases, threshold=WEAK_FLOOR * confident, closer_below=confident)
             counters.sam3_calls += 1
             counters.sam3_ms += 1e3 * (time.perf_counter() - t0)
             return det

@@ -120,7 +120,7 @@ def warm_up(loaded: LoadedSam3, image, phrases: list[str], threshold: float | No
     """
     session = ImageSession(loaded, image)
     vision = session.vision()
-    feats, mask = session._text_embeddings(phrases, None)
+    feats, mask = session.text_embeddings(phrases)
     with torch.inference_mode():  # the batch-k prompt pass, done by hand to read every query's score
         out = loaded.model(vision_embeds=select_vision(vision, torch.zeros(len(phrases), dtype=torch.long)),
                            text_embeds=BaseModelOutputWithPooling(pooler_output=feats), attention_mask=mask)

@@ -7,7 +7,9 @@ Reports instance F1 at mask IoU 0.5 and the mean matched mask IoU on simple phra
 ("<colour> <shape>", "<shape>"), COCO mask AP (pycocotools), the share of absent phrases
 (hard negatives) that return nothing above the threshold, and latency, at the checkpoint's calibrated
 score threshold unless --threshold is given. Elongated scenes (up to 8:1) are also seen in windows
-(`sam3.tiling`), as the app sees them; --no-tiling measures whole images only.
+(`sam3.tiling`), as the app sees them; --no-tiling measures whole images only. Unsure detections are
+scored again on a zoomed crop (`sam3.closer`) when the checkpoint was calibrated so, as in the app;
+--closer / --no-closer override that (--calibrate looks closer unless told --no-closer).
 
 --calibrate sweeps thresholds on scenes of another seed and picks the operating point
 (`choose_threshold`, worst renderer): the highest F1 among thresholds that keep at least 95% of absent
@@ -75,14 +77,19 @@ def choose_threshold(table: dict[float, dict[str, float]]) -> float:
 
 
 def calibrate(
-    segmenter: Segmenter, n_scenes: int, seed: int = CALIBRATION_SEED, tile_aspect: float | None = TILE_ASPECT
+    segmenter: Segmenter,
+    n_scenes: int,
+    seed: int = CALIBRATION_SEED,
+    tile_aspect: float | None = TILE_ASPECT,
+    look_closer: bool | None = True,
 ) -> dict:
     """F1 and absent-empty rate per threshold (worst renderer), and the chosen operating point."""
     # fine where operating points have been (0.1-0.3 for young models, 0.45-0.65 for later ones): a coarse
     # step there can skip the one threshold that meets the absent bar within the F1 allowance
     grid = [round(0.02 * k, 2) for k in range(1, 36)] + [round(0.05 * k, 2) for k in range(15, 19)]
     per_renderer = [
-        sweep(segmenter, list(scenes(n_scenes // 2, seed, r, SIDES)), grid, seed, tile_aspect) for r in RENDERERS
+        sweep(segmenter, list(scenes(n_scenes // 2, seed, r, SIDES)), grid, seed, tile_aspect, look_closer)
+        for r in RENDERERS
     ]
     keys = ("f1@0.5", "mean_matched_iou", "absent_empty_rate")
     table = {t: {key: min(res[t][key] for res in per_renderer) for key in keys} for t in grid}
@@ -102,19 +109,26 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threshold", type=float, help="score threshold (default: the checkpoint's calibrated one)")
     ap.add_argument("--calibrate", action="store_true", help="choose the threshold to export the checkpoint with")
     ap.add_argument("--no-tiling", action="store_true", help="whole images only, even elongated ones")
+    ap.add_argument(
+        "--closer", action=argparse.BooleanOptionalAction,
+        help="look closer at unsure detections (default: as the checkpoint says; --calibrate: on)",
+    )
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     segmenter = Segmenter.load(args.model, device="cpu")
     tile_aspect = None if args.no_tiling else TILE_ASPECT
     if args.calibrate:
-        results = calibrate(segmenter, args.scenes, tile_aspect=tile_aspect)
+        closer = True if args.closer is None else args.closer
+        results = calibrate(segmenter, args.scenes, tile_aspect=tile_aspect, look_closer=closer)
+        results["look_closer"] = closer
         save_json(results, args.json)
         return results
     threshold = segmenter.loaded.score_threshold if args.threshold is None else args.threshold
     results = {
         "model": segmenter.loaded.source, "scenes": args.scenes, "seed": args.seed, "threshold": threshold,
         "tile_aspect": tile_aspect,
+        "look_closer": segmenter.loaded.look_closer if args.closer is None else args.closer,
     }
     renderers = RENDERERS
     for renderer in renderers:
@@ -124,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
             seed=args.seed,
             threshold=threshold,
             tile_aspect=tile_aspect,
+            look_closer=args.closer,
         )
     results["latency"] = latency_ms(segmenter)
     print(f"threshold {threshold:g}")

@@ -79,7 +79,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             raise UsageError(f"--box {b.box} lies outside the {w}x{h} image")
     timing = Timing()
     session = ImageSession(loaded, image, tile_aspect=None if args.no_tiling else TILE_ASPECT)
-    det = session.segment(prompts, boxes=boxes, threshold=args.threshold, timing=timing)
+    det = session.segment(prompts, boxes=boxes, threshold=args.threshold, timing=timing, look_closer=args.closer)
     payload = {
         "image": {"width": w, "height": h},
         "model": loaded.source,
@@ -203,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-tiling",
         action="store_true",
         help="whole image only (by default images 2:1 or longer are also seen in overlapping windows)",
+    )
+    seg.add_argument(
+        "--closer",
+        action=argparse.BooleanOptionalAction,
+        help="score unsure detections again on a zoomed crop (default: as the checkpoint was calibrated; "
+        "the bundled one: on, facebook/sam3: off)",
     )
     seg.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     seg.add_argument("--json", help="output file (default: stdout)")

@@ -147,10 +147,11 @@ def evaluate(
     seed: int = 0,
     threshold: float | None = None,
     tile_aspect: float | None = TILE_ASPECT,
+    look_closer: bool | None = None,
 ):
     """Per-phrase metrics over `scenes` at `threshold` (default: the checkpoint's), a scene's phrases in one session."""
     threshold = segmenter.loaded.score_threshold if threshold is None else threshold
-    return sweep(segmenter, scenes, [threshold], seed, tile_aspect)[threshold]
+    return sweep(segmenter, scenes, [threshold], seed, tile_aspect, look_closer)[threshold]
 
 
 def sweep(
@@ -159,6 +160,7 @@ def sweep(
     thresholds: list[float],
     seed: int = 0,
     tile_aspect: float | None = TILE_ASPECT,
+    look_closer: bool | None = None,
 ) -> dict[float, dict]:
     """The metrics at each threshold, from one pass at the lowest.
 
@@ -178,7 +180,11 @@ def sweep(
             continue
         session = ImageSession(segmenter.loaded, Image.fromarray(scene.image), tile_aspect=tile_aspect)
         t0 = time.perf_counter()
-        det = session.segment(phrases, threshold=thresholds[0])
+        # looking closer below the highest threshold makes each score max(whole view, crop), what any
+        # threshold of the sweep would have kept
+        det = session.segment(
+            phrases, threshold=thresholds[0], look_closer=look_closer, closer_below=thresholds[-1]
+        )
         latency.append(1e3 * (time.perf_counter() - t0))
         for t, ev in evals.items():
             kept = det[det.scores > t]

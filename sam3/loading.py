@@ -48,6 +48,12 @@ class LoadedSam3:
         """
         return float(getattr(self.model.config, "score_threshold", SAM3_SCORE_THRESHOLD))
 
+    @property
+    def look_closer(self) -> bool:
+        """Whether unsure detections are scored again on a zoomed crop (`sam3.closer`) by default: a
+        threshold is calibrated with it or without it, so the checkpoint that records one says which."""
+        return bool(getattr(self.model.config, "look_closer", False))
+
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

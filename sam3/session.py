@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from PIL import Image
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
+from sam3.closer import FLOOR, MAX_CROPS, candidates, closer_scores
 from sam3.detections import Detections, boxes_from_masks
 from sam3.features import select_vision
 from sam3.loading import LoadedSam3, load_sam3
@@ -55,6 +56,7 @@ class Timing:
     text_ms: float = 0.0
     prompt_ms: float = 0.0
     postprocess_ms: float = 0.0
+    closer_ms: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(v, 2) for k, v in vars(self).items()}
@@ -125,6 +127,7 @@ class ImageSession:
         self._vision = None
         self._tile_sessions: list[tuple[Window, ImageSession]] | None = None
         self._text: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._closer: dict[tuple[str, Window, bytes], float] = {}
         self._lock = threading.RLock()
 
     @property
@@ -136,6 +139,11 @@ class ImageSession:
     def encode_count(self) -> int:
         """Vision encoder runs for this image, its windows' included."""
         return self._encodes + sum(tile.encode_count for _, tile in self._tile_sessions or ())
+
+    @property
+    def closer_crops(self) -> int:
+        """Unsure detections looked at closer so far (`sam3.closer`), each once."""
+        return len(self._closer)
 
     @property
     def nbytes(self) -> int:
@@ -158,8 +166,8 @@ class ImageSession:
                     self._encodes += 1
             return self._vision
 
-    def _text_embeddings(
-        self, phrases: list[str], timing: Timing | None
+    def text_embeddings(
+        self, phrases: list[str], timing: Timing | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         with self._lock, _Stopwatch(timing, "text_ms"):
             missing = sorted({p for p in phrases if p not in self._text})
@@ -201,6 +209,8 @@ class ImageSession:
         dedupe_overlap: float | None = DEFAULT_DEDUPE_OVERLAP,
         mask_threshold: float = 0.5,
         timing: Timing | None = None,
+        look_closer: bool | None = None,
+        closer_below: float | None = None,
     ) -> Detections:
         """Every instance of each phrase (with the exemplar boxes, if any), as one `Detections`.
 
@@ -208,6 +218,9 @@ class ImageSession:
         sigmoid(query logit) x sigmoid(presence logit); masks are at the image's full size.
         `threshold` defaults to the checkpoint's calibrated one (`LoadedSam3.score_threshold`).
         On an elongated image, text prompts are also answered in overlapping windows (`sam3.tiling`).
+        With `look_closer` (default: the checkpoint's, `LoadedSam3.look_closer`), text detections scoring
+        between `sam3.closer.FLOOR` and `closer_below` (default: `threshold`) are scored again on a zoomed
+        crop and keep the higher score.
         """
         threshold = self.score_threshold if threshold is None else threshold
         phrases = [phrases] if isinstance(phrases, str) else list(phrases)
@@ -218,19 +231,41 @@ class ImageSession:
             raise ValueError("nothing to segment: give at least one phrase or one exemplar box")
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        closer = (self.loaded.look_closer if look_closer is None else look_closer) and not boxes
+        floor = min(threshold, FLOOR) if closer else threshold
         phrases = phrases or [VISUAL_PROMPT]
-        det, evidence = self._detect(phrases, boxes, threshold, mask_threshold, timing)
+        det, evidence = self._detect(phrases, boxes, floor, mask_threshold, timing)
         parts = [det]
         # a window cannot lift a phrase above the whole image's evidence / EVIDENCE_RATIO: skip those it can't
-        hopeful = [p for p in phrases if evidence[p] / EVIDENCE_RATIO > threshold]
+        hopeful = [p for p in phrases if evidence[p] / EVIDENCE_RATIO > floor]
         if hopeful:
             parts += [
-                self._window_detections(window, tile, hopeful, evidence, threshold, mask_threshold, timing)
+                self._window_detections(window, tile, hopeful, evidence, floor, mask_threshold, timing)
                 for window, tile in self._tiles(boxes)
             ]
         with _Stopwatch(timing, "postprocess_ms"):
             det = Detections.merge(parts, image_size=self.size)
-            return clean(det, score_threshold=None, nms_iou=nms_iou, dedupe_overlap=dedupe_overlap)
+            det = clean(det, score_threshold=None, nms_iou=nms_iou, dedupe_overlap=dedupe_overlap)
+        if closer:
+            with _Stopwatch(timing, "closer_ms"):
+                det = self._look_closer(det, threshold if closer_below is None else closer_below)
+        return det[det.scores > threshold]
+
+    def _look_closer(self, det: Detections, below: float) -> Detections:
+        """Each unsure detection (FLOOR <= score <= `below`) at the higher of its score and its crop's."""
+        unsure = np.flatnonzero((det.scores >= FLOOR) & (det.scores <= below))
+        unsure = unsure[np.argsort(-det.scores[unsure], kind="stable")][:MAX_CROPS]
+        if not len(unsure):
+            return det
+        cands = candidates(det, unsure)
+        with self._lock:
+            todo = list({c.key: c for c in cands if c.key not in self._closer}.values())
+            for c, z in zip(todo, closer_scores(self, todo)):
+                self._closer[c.key] = float(z)
+            seen = np.array([self._closer[c.key] for c in cands], np.float32)
+        scores = det.scores.copy()
+        scores[unsure] = np.maximum(scores[unsure], seen)
+        return replace(det, scores=scores).sort_by_score()
 
     @property
     def windows_seen(self) -> list[Window]:
@@ -286,7 +321,7 @@ class ImageSession:
         parts, evidence = [], {}
         for start in range(0, len(phrases), MAX_ROWS_PER_PASS):
             chunk = phrases[start : start + MAX_ROWS_PER_PASS]
-            feats, mask = self._text_embeddings(chunk, timing)
+            feats, mask = self.text_embeddings(chunk, timing)
             with _Stopwatch(timing, "prompt_ms"), torch.inference_mode():
                 out = self.loaded.model(
                     vision_embeds=select_vision(vision, torch.zeros(len(chunk), dtype=torch.long)),

@@ -17,7 +17,13 @@ from pathlib import Path
 MODEL_FILES = ("config.json", "model.safetensors", "processor_config.json", "tokenizer.json", "tokenizer_config.json")
 
 
-def export(checkpoint: str | Path, out_dir: str | Path, notes: str = "", score_threshold: float | None = None) -> Path:
+def export(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    notes: str = "",
+    score_threshold: float | None = None,
+    look_closer: bool = False,
+) -> Path:
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     missing = [f for f in MODEL_FILES if not (checkpoint / f).is_file()]
     if missing:
@@ -26,7 +32,7 @@ def export(checkpoint: str | Path, out_dir: str | Path, notes: str = "", score_t
     for f in MODEL_FILES:
         shutil.copy2(checkpoint / f, out_dir / f)
     if score_threshold is not None:
-        set_score_threshold(out_dir, score_threshold)
+        set_score_threshold(out_dir, score_threshold, look_closer)
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     card = [
         "# sam3-shapes",
@@ -41,6 +47,8 @@ def export(checkpoint: str | Path, out_dir: str | Path, notes: str = "", score_t
     ]
     if score_threshold is not None:
         card.append(f"- calibrated score threshold (the default everywhere it is used): {score_threshold:g}")
+        if look_closer:
+            card.append("- calibrated with unsure detections scored again on a zoomed crop (`sam3.closer`), on by default")
     if notes:
         card += ["", notes]
     (out_dir / "README.md").write_text("\n".join(card) + "\n")
@@ -54,13 +62,15 @@ def _steps(state: dict) -> str:
     return f"{state['step']:,}"
 
 
-def set_score_threshold(model_dir: str | Path, value: float) -> None:
-    """Records the checkpoint's calibrated score threshold in its config.json."""
+def set_score_threshold(model_dir: str | Path, value: float, look_closer: bool = False) -> None:
+    """Records the checkpoint's calibrated score threshold in its config.json, and whether it was
+    calibrated looking closer at unsure detections (then the default wherever it is loaded)."""
     if not 0.0 < value < 1.0:
         raise ValueError(f"a score threshold lies in (0, 1), got {value}")
     path = Path(model_dir) / "config.json"
     config = json.loads(path.read_text())
     config["score_threshold"] = float(value)
+    config["look_closer"] = bool(look_closer)
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
@@ -70,8 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("out_dir")
     ap.add_argument("--notes", default="", help="text appended to the model card (e.g. benchmark results)")
     ap.add_argument("--score-threshold", type=float, help="the calibrated operating point to record")
+    ap.add_argument("--look-closer", action="store_true", help="the threshold was calibrated looking closer")
     a = ap.parse_args(argv)
-    print(export(a.checkpoint, a.out_dir, a.notes, a.score_threshold))
+    print(export(a.checkpoint, a.out_dir, a.notes, a.score_threshold, a.look_closer))
 
 
 if __name__ == "__main__":

@@ -143,4 +143,5 @@ def timing_markdown(timing: Timing, encoded_now: bool) -> str:
     return (
         f"encode {encode} · text {t['text_ms']:.1f} ms · prompt {t['prompt_ms']:.1f} ms · "
         f"post-process {t['postprocess_ms']:.1f} ms"
+        + (f" · closer look at unsure masks {t['closer_ms']:.0f} ms" if t["closer_ms"] >= 0.5 else "")
     )

@@ -37,6 +37,7 @@ SEED = 5_000_011  # fresh: training uses (0, step), the benchmarks 1_000_003, 2_
 F1_BAR, IOU_BAR, ABSENT_BAR = 0.75, 0.84, 0.90
 GIOU_BAR = 0.80
 TILE_RECALL_GAIN, TILE_F1_GAIN = 0.10, 0.08
+CLOSER_RECALL_GAIN, CLOSER_F1_GAIN = 0.0, 0.0
 TEXT_TRACK_IOU_BAR = 0.88
 
 pytestmark = pytest.mark.skipif(not (BUNDLED_DIR / "model.safetensors").exists(), reason="no bundled checkpoint")
@@ -53,16 +54,29 @@ def segmenter():
     return Segmenter.load(str(BUNDLED_DIR), device="cpu")
 
 
-def test_detects_the_asked_shapes_and_not_the_absent_ones(segmenter):
+@pytest.fixture(scope="module")
+def scenes():
     rng = np.random.default_rng(SEED)
-    scenes = []
+    out = []
     for i, renderer in enumerate(["pil", "cv2", "heldout"] * 3):
         w, h = (int(v) for v in rng.integers(192, 513, 2))
-        scenes.append(generate(SEED + i, renderer=renderer, width=w, height=h))
+        out.append(generate(SEED + i, renderer=renderer, width=w, height=h))
+    return out
+
+
+def test_detects_the_asked_shapes_and_not_the_absent_ones(segmenter, scenes):
     m = evaluate(segmenter, scenes, seed=SEED)
     assert m["f1@0.5"] >= F1_BAR, m
     assert m["mean_matched_iou"] >= IOU_BAR, m
     assert m["absent_empty_rate"] >= ABSENT_BAR, m
+
+
+def test_looking_closer_finds_what_the_whole_view_scored_too_low(segmenter, scenes):
+    assert segmenter.loaded.look_closer  # calibrated with it, so on by default
+    closer = evaluate(segmenter, scenes, seed=SEED)
+    whole = evaluate(segmenter, scenes, seed=SEED, look_closer=False)
+    assert closer["recall"] >= whole["recall"] + CLOSER_RECALL_GAIN, (whole, closer)
+    assert closer["f1@0.5"] >= whole["f1@0.5"] + CLOSER_F1_GAIN, (whole, closer)
 
 
 def elongated_scenes(n: int, seed: int):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from agent.spatial import (
+    RANK_FLOOR,
     Exclude,
     Plan,
     Rank,
@@ -579,8 +580,11 @@ def test_reproduces_shapesworld_referring_answers():
 
 def test_ordering_counts_near_misses_once_one_instance_is_confident():
     left, middle, right = disc(30, 50, 5), disc(100, 50, 5), disc(170, 50, 5)
-    # at 0.5 the floor is RANK_FLOOR * 0.5 = 0.35: the middle circle (0.4) is a near miss, the left one (0.3) is not
-    inst = {"circle": [(left, 0.3), (middle, 0.4), right], "star": [disc(185, 20, 5)]}
+    # at 0.5 the floor is RANK_FLOOR * 0.5: the middle circle, between it and 0.5, is a near miss; the left one,
+    # under it, is not
+    floor = RANK_FLOOR * 0.5
+    near, weak = (floor + 0.5) / 2, floor - 0.1
+    inst = {"circle": [(left, weak), (middle, near), right], "star": [disc(185, 20, 5)]}
     out = execute(parse_query("the leftmost circle"), make_segment(inst), confident=0.5)
     assert same_set(out, [middle]) and "counts 1 more" in out.explanation
     assert same_set(execute(parse_query("the second circle from the right"), make_segment(inst), confident=0.5),
@@ -592,7 +596,7 @@ def test_ordering_counts_near_misses_once_one_instance_is_confident():
     assert same_set(execute(parse_query("the circle farthest from the star"), make_segment(inst), confident=0.5),
                     [middle])
     # whether a circle is there at all is still decided at the threshold
-    alone = {"circle": [(left, 0.3), (middle, 0.4)], "star": [disc(185, 20, 5)]}
+    alone = {"circle": [(left, weak), (middle, near)], "star": [disc(185, 20, 5)]}
     assert len(execute(parse_query("the leftmost circle"), make_segment(alone), confident=0.5).detections) == 0
     assert len(execute(parse_query("the circle left of the star"), make_segment(alone),
                        confident=0.5).detections) == 0

@@ -307,8 +307,9 @@ class AssociationTracker:
         index = self.position if index is None else index
         image = _check_frame(image, self.size, index)
         self.size = self.size or image.shape[:2]
+        # looking closer (if the checkpoint does) up to the start threshold, where its calibration holds
         det = ImageSession(self.detector, Image.fromarray(image)).segment(
-            self.prompts, threshold=self.threshold
+            self.prompts, threshold=self.threshold, closer_below=self.new_object_threshold
         )
         rles = det.to_rle()
         ids = [-1] * len(det)

@@ -49,6 +49,11 @@ class LoadedSam3:
         return float(getattr(self.model.config, "score_threshold", SAM3_SCORE_THRESHOLD))
 
     @property
+    def mask_threshold(self) -> float:
+        """The mask probability a pixel needs (`mask_threshold` in its config; SAM 3's 0.5 otherwise)."""
+        return float(getattr(self.model.config, "mask_threshold", 0.5))
+
+    @property
     def look_closer(self) -> bool:
         """Whether unsure detections are scored again on a zoomed crop (`sam3.closer`) by default: a
         threshold is calibrated with it or without it, so the checkpoint that records one says which."""

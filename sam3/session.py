@@ -207,7 +207,7 @@ class ImageSession:
         threshold: float | None = None,
         nms_iou: float | None = DEFAULT_NMS_IOU,
         dedupe_overlap: float | None = DEFAULT_DEDUPE_OVERLAP,
-        mask_threshold: float = 0.5,
+        mask_threshold: float | None = None,
         timing: Timing | None = None,
         look_closer: bool | None = None,
         closer_below: float | None = None,
@@ -216,7 +216,7 @@ class ImageSession:
 
         With boxes and no phrase, the boxes alone are the prompt. Scores are
         sigmoid(query logit) x sigmoid(presence logit); masks are at the image's full size.
-        `threshold` defaults to the checkpoint's calibrated one (`LoadedSam3.score_threshold`).
+        `threshold` and `mask_threshold` default to the checkpoint's calibrated ones (`LoadedSam3`).
         On an elongated image, text prompts are also answered in overlapping windows (`sam3.tiling`).
         With `look_closer` (default: the checkpoint's, `LoadedSam3.look_closer`), text detections scoring
         between `sam3.closer.FLOOR` and `closer_below` (default: `threshold`) are scored again on a zoomed
@@ -232,6 +232,7 @@ class ImageSession:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
         closer = (self.loaded.look_closer if look_closer is None else look_closer) and not boxes
+        mask_threshold = self.loaded.mask_threshold if mask_threshold is None else mask_threshold
         floor = min(threshold, FLOOR) if closer else threshold
         phrases = phrases or [VISUAL_PROMPT]
         det, evidence = self._detect(phrases, boxes, floor, mask_threshold, timing)

@@ -104,6 +104,29 @@ def test_the_default_threshold_is_the_one_the_checkpoint_declares(tiny_checkpoin
         set_score_threshold(calibrated, 1.5)
 
 
+def test_the_default_mask_threshold_is_the_one_the_checkpoint_declares(tiny_checkpoint, loaded_tiny, photo, tmp_path):
+    import shutil
+
+    from sam3.loading import load_sam3
+    from sam3.train.export import set_score_threshold
+
+    assert loaded_tiny.mask_threshold == 0.5
+    calibrated = tmp_path / "calibrated"
+    shutil.copytree(tiny_checkpoint, calibrated)
+    set_score_threshold(calibrated, 0.5, mask_threshold=0.3)
+    loaded = load_sam3(str(calibrated), device="cpu")
+    assert loaded.mask_threshold == pytest.approx(0.3)
+    opts = dict(threshold=0.0, nms_iou=None, dedupe_overlap=None)
+    session = ImageSession(loaded, photo)
+    default, explicit = session.segment("star", **opts), session.segment("star", mask_threshold=0.3, **opts)
+    half = session.segment("star", mask_threshold=0.5, **opts)
+    np.testing.assert_array_equal(default.masks, explicit.masks)
+    assert (default.masks.sum(axis=(1, 2)) >= half.masks.sum(axis=(1, 2))).all()
+    assert default.masks.sum() > half.masks.sum()
+    with pytest.raises(ValueError, match="mask threshold lies in"):
+        set_score_threshold(calibrated, 0.5, mask_threshold=0.0)
+
+
 def test_exemplar_boxes_change_the_prompt(loaded_tiny, photo):
     session = ImageSession(loaded_tiny, photo)
     opts = dict(threshold=0.0, nms_iou=None, dedupe_overlap=None)

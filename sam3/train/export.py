@@ -23,6 +23,7 @@ def export(
     notes: str = "",
     score_threshold: float | None = None,
     look_closer: bool = False,
+    mask_threshold: float | None = None,
 ) -> Path:
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     missing = [f for f in MODEL_FILES if not (checkpoint / f).is_file()]
@@ -32,7 +33,7 @@ def export(
     for f in MODEL_FILES:
         shutil.copy2(checkpoint / f, out_dir / f)
     if score_threshold is not None:
-        set_score_threshold(out_dir, score_threshold, look_closer)
+        set_score_threshold(out_dir, score_threshold, look_closer, mask_threshold)
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     card = [
         "# sam3-shapes",
@@ -47,6 +48,8 @@ def export(
     ]
     if score_threshold is not None:
         card.append(f"- calibrated score threshold (the default everywhere it is used): {score_threshold:g}")
+        if mask_threshold is not None:
+            card.append(f"- calibrated mask threshold (pixel probability): {mask_threshold:g}")
         if look_closer:
             card.append("- calibrated with unsure detections scored again on a zoomed crop (`sam3.closer`), on by default")
     if notes:
@@ -62,15 +65,22 @@ def _steps(state: dict) -> str:
     return f"{state['step']:,}"
 
 
-def set_score_threshold(model_dir: str | Path, value: float, look_closer: bool = False) -> None:
-    """Records the checkpoint's calibrated score threshold in its config.json, and whether it was
-    calibrated looking closer at unsure detections (then the default wherever it is loaded)."""
+def set_score_threshold(
+    model_dir: str | Path, value: float, look_closer: bool = False, mask_threshold: float | None = None
+) -> None:
+    """Records the checkpoint's calibrated score threshold in its config.json, whether it was calibrated
+    looking closer at unsure detections, and its mask threshold if calibrated (each then the default
+    wherever it is loaded)."""
     if not 0.0 < value < 1.0:
         raise ValueError(f"a score threshold lies in (0, 1), got {value}")
+    if mask_threshold is not None and not 0.0 < mask_threshold < 1.0:
+        raise ValueError(f"a mask threshold lies in (0, 1), got {mask_threshold}")
     path = Path(model_dir) / "config.json"
     config = json.loads(path.read_text())
     config["score_threshold"] = float(value)
     config["look_closer"] = bool(look_closer)
+    if mask_threshold is not None:
+        config["mask_threshold"] = float(mask_threshold)
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
@@ -81,8 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--notes", default="", help="text appended to the model card (e.g. benchmark results)")
     ap.add_argument("--score-threshold", type=float, help="the calibrated operating point to record")
     ap.add_argument("--look-closer", action="store_true", help="the threshold was calibrated looking closer")
+    ap.add_argument("--mask-threshold", type=float, help="the calibrated mask probability threshold to record")
     a = ap.parse_args(argv)
-    print(export(a.checkpoint, a.out_dir, a.notes, a.score_threshold, a.look_closer))
+    print(export(a.checkpoint, a.out_dir, a.notes, a.score_threshold, a.look_closer, a.mask_threshold))
 
 
 if __name__ == "__main__":

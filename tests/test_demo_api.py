@@ -107,7 +107,7 @@ def test_segment(client):
     assert out["phrases"] == ["star", "circle"] and out["threshold"] == 0.0
     det = _check_detections(out["detections"], (480, 640), {"star", "circle"})
     assert len(det) >= 1
-    assert set(out["timing_ms"]) == {"encode_ms", "text_ms", "prompt_ms", "postprocess_ms"}
+    assert set(out["timing_ms"]) == {"encode_ms", "text_ms", "prompt_ms", "postprocess_ms", "closer_ms"}
     # Same image, other phrase and threshold: the shared session cache answers without encoding again.
     again = client.predict(handle_file(str(EXAMPLE)), "red square", 0.0, "", api_name="/segment")
     assert again["timing_ms"]["encode_ms"] == 0.0

@@ -21,7 +21,7 @@ def test_a_tiny_object_still_gets_context_and_a_crop_never_leaves_the_image():
     tiny = crop_window((500, 500, 504, 503), 1000, 800)
     assert tiny.x1 - tiny.x0 == MIN_SIDE and tiny.y1 - tiny.y0 == MIN_SIDE
     corner = crop_window((0, 0, 60, 60), 1000, 800)
-    assert (corner.x0, corner.y0) == (0, 0) and corner.x1 == corner.y1 == 150
+    assert (corner.x0, corner.y0) == (0, 0) and corner.x1 == corner.y1 == CONTEXT * 60
     edge = crop_window((960, 700, 1000, 800), 1000, 800)
     assert edge.x1 == 1000 and edge.y1 == 800 and edge.x0 <= 960 and edge.y0 <= 700
     small_image = crop_window((10, 10, 50, 30), 64, 48)

@@ -12,10 +12,11 @@ import contextlib
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import Sam3Config, Sam3TrackerConfig, Sam3TrackerModel, Sam3TrackerProcessor
+from transformers import Sam3Config, Sam3Model, Sam3TrackerConfig, Sam3TrackerModel, Sam3TrackerProcessor
 from transformers.modeling_outputs import BaseModelOutput
 
 from sam3.detections import Detections, boxes_from_masks
@@ -23,6 +24,8 @@ from sam3.loading import LoadedSam3
 from sam3.session import ImageSession
 
 log = logging.getLogger(__name__)
+
+TRACKER_FOLDER = "tracker"  # a detector-only checkpoint's trained tracker, if it has one
 
 
 @dataclass(frozen=True)
@@ -71,28 +74,42 @@ def tracker_config_for(detector: Sam3Config) -> Sam3TrackerConfig:
     )
 
 
+def tracker_for(detector: Sam3Model) -> Sam3TrackerModel:
+    """A tracker whose vision encoder (backbone and FPN neck) copies the detector's; decoders freshly initialised."""
+    tracker = Sam3TrackerModel(tracker_config_for(detector.config))
+    tracker.vision_encoder.load_state_dict(detector.vision_encoder.state_dict())
+    return tracker
+
+
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 class Refiner:
-    """Loads the tracker next to a loaded detector; `refine` answers clicks on an `ImageSession`."""
+    """Loads the tracker next to a loaded detector; `refine` answers clicks on an `ImageSession`.
+
+    facebook/sam3 ships its tracker; a detector-only checkpoint may carry one trained for it in a
+    `tracker/` folder (`python -m sam3.train.clicks`); otherwise it gets an untrained one (`trained` False).
+    """
 
     def __init__(self, loaded: LoadedSam3):
         self.loaded = loaded
         kwargs = {"local_files_only": True} if loaded.fallback_reason or "/" in loaded.source[:1] else {}
-        config = loaded.model.config
-        if getattr(config, "model_type", "") == "sam3":  # detector only: derive a matching tracker
-            kwargs["config"] = tracker_config_for(config)
-            self.trained = False
-        else:
+        detector_only = getattr(loaded.model.config, "model_type", "") == "sam3"
+        own = Path(loaded.source) / TRACKER_FOLDER
+        if detector_only and (own / "config.json").is_file():
+            self.tracker = Sam3TrackerModel.from_pretrained(own, dtype=loaded.dtype)
+            self.processor = Sam3TrackerProcessor.from_pretrained(own)
             self.trained = True
-        self.tracker = Sam3TrackerModel.from_pretrained(loaded.source, dtype=loaded.dtype, **kwargs)
+        else:
+            if detector_only:
+                self.tracker = tracker_for(loaded.model).to(loaded.dtype)
+            else:
+                self.tracker = Sam3TrackerModel.from_pretrained(loaded.source, dtype=loaded.dtype, **kwargs)
+            self.processor = Sam3TrackerProcessor.from_pretrained(loaded.source, **kwargs)
+            self.trained = not detector_only
         self.tracker.to(loaded.device).eval()
-        self.processor = Sam3TrackerProcessor.from_pretrained(
-            loaded.source, **{k: v for k, v in kwargs.items() if k != "config"}
-        )
         detector_backbone = loaded.model.vision_encoder.backbone
         if _same_weights(self.tracker.vision_encoder.backbone, detector_backbone):
             self.tracker.vision_encoder.backbone = detector_backbone

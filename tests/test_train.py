@@ -271,12 +271,12 @@ def test_time_limit_saves_and_stops(tmp_path):
 
 
 def test_kind_maps_label_every_pixel_with_its_shape_kind():
-    from sam3.train.data import _resize_masks
+    from sam3.train.data import resize_masks
     from sam3.train.kind_head import KINDS, kind_map
     from shapesworld import generate
 
     scene = generate(11, width=160, height=120)
-    masks = _resize_masks(scene.masks, 40)
+    masks = resize_masks(scene.masks, 40)
     maps = kind_map(masks, [s.kind for s in scene.shapes])
     assert maps.shape == (len(KINDS), 40, 40)
     torch.testing.assert_close(maps.sum(0), torch.ones(40, 40))

@@ -86,7 +86,7 @@ def make_batch(
         scene = sample_scene(rng, width=w, height=h, max_shapes=max_shapes, colour=colour)
         shot = render(scene, renderer=str(rng.choice(["pil", "cv2"])), seed=int(rng.integers(2**31)))
         images.append(shot.image)
-        masks = _resize_masks(shot.masks, mask_size)
+        masks = resize_masks(shot.masks, mask_size)
         kind_maps.append(kind_map(masks, [shape.kind for shape in shot.shapes]))
         boxes = torch.from_numpy(shot.boxes / np.array([w, h, w, h], np.float32))
         for phrase, idx in sample_training_phrases(shot.shapes, rng, k=phrases_per_image):
@@ -107,7 +107,7 @@ def make_batch(
     )
 
 
-def _resize_masks(masks: np.ndarray, size: int) -> torch.Tensor:
+def resize_masks(masks: np.ndarray, size: int) -> torch.Tensor:
     """Area-resized soft masks (N, size, size): thin parts stay visible as partial coverage."""
     if len(masks) == 0:
         return torch.zeros(0, size, size)

@@ -51,7 +51,9 @@ def export(
         if mask_threshold is not None:
             card.append(f"- calibrated mask threshold (pixel probability): {mask_threshold:g}")
         if look_closer:
-            card.append("- calibrated with unsure detections scored again on a zoomed crop (`sam3.closer`), on by default")
+            card.append(
+                "- calibrated with unsure detections scored again on a zoomed crop (`sam3.closer`), on by default"
+            )
     if notes:
         card += ["", notes]
     (out_dir / "README.md").write_text("\n".join(card) + "\n")

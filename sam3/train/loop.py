@@ -268,7 +268,7 @@ def _greedy_matches(pred: torch.Tensor, gt: torch.Tensor, thr: float = 0.5) -> i
         n += 1
 
 
-class _StopFlag:
+class StopFlag:
     """SIGTERM/SIGINT finish the current step, save, and stop: a stopped run resumes where it was."""
 
     def __init__(self):
@@ -349,7 +349,7 @@ def train(cfg: TrainConfig) -> Path:
         kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= start]
         log_path.write_text("".join(line + "\n" for line in kept))
     log = log_path.open("a")
-    stop = _StopFlag()
+    stop = StopFlag()
     end = min(cfg.steps, cfg.stop_at or cfg.steps)
     batches = torch.utils.data.DataLoader(
         StepBatches(processor, cfg.seed, end, **_batch_args(cfg, cfg.images_per_batch, mask_size)),

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from agent.loop import Agent, run_to_end
 from agent.metrics import union_mask
 from benchmarks.agent_referring import shapes_samples
 from benchmarks.video_tracking import truth_for
+from demo.ui import load_examples
 from sam3.evaluate import evaluate
 from sam3.loading import BUNDLED_DIR
 from sam3.session import Segmenter
@@ -41,6 +43,7 @@ GIOU_BAR = 0.84
 TILE_RECALL_GAIN, TILE_F1_GAIN, TILE_IOU_GAIN = 0.10, 0.05, 0.03
 CLOSER_RECALL_GAIN, CLOSER_F1_GAIN = 0.08, 0.04
 TEXT_TRACK_IOU_BAR = 0.88
+EXAMPLE_IOU_BAR = 0.85
 
 pytestmark = pytest.mark.skipif(not (BUNDLED_DIR / "model.safetensors").exists(), reason="no bundled checkpoint")
 
@@ -111,6 +114,35 @@ def test_the_agent_answers_referring_expressions(segmenter):
         union = (pred | gt).sum()
         ious.append(1.0 if union == 0 else float((pred & gt).sum() / union))
     assert np.mean(ious) >= GIOU_BAR, ious
+
+
+KNOWN_MISSES = {  # strict: a checkpoint that answers one of these fails here until it is taken off the list
+    "triangle_closest_to_blue.png": "the green triangle, half hidden by the black circle, scores 0.58 for "
+    "'triangle' (threshold 0.70, near-miss floor 0.595), so the black triangle is taken instead",
+}
+
+
+@pytest.mark.parametrize(
+    "example",
+    [
+        pytest.param(e, id=e["file"], marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[e["file"]]))
+        if e["file"] in KNOWN_MISSES
+        else pytest.param(e, id=e["file"])
+        for e in load_examples()
+    ],
+)
+def test_the_app_examples_are_answered_right(segmenter, example):
+    """What a visitor tries first: the example's answer is the one its exact masks give."""
+    from demo.make_examples import HEIGHT, MAX_SHAPES, WIDTH, oracle_answer
+
+    scene = generate(example["seed"], renderer="pil", width=WIDTH, height=HEIGHT, max_shapes=MAX_SHAPES,
+                     effects=False)
+    session = segmenter.session(Image.open(example["path"]).convert("RGB"))
+    _, answer, _, _ = run_to_end(Agent(), session, example["query"])
+    truth = oracle_answer(scene, example["query"]).masks
+    pred = union_mask(answer.detections.masks, truth.shape[1:])
+    iou = (pred & truth.any(0)).sum() / (pred | truth.any(0)).sum()
+    assert len(answer.detections) == len(truth) and iou >= EXAMPLE_IOU_BAR, iou
 
 
 @pytest.fixture(scope="module")

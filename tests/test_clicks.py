@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from sam3.refine import TRACKER_FOLDER, Click, Refiner, tracker_for
 from sam3.session import ImageSession
@@ -120,11 +121,10 @@ def test_a_run_resumes_and_exports_a_tracker_the_refiner_loads(tiny_checkpoint, 
     loaded = load_sam3(str(detector_dir), device="cpu")
     refiner = Refiner(loaded)
     assert refiner.trained and refiner.shares_backbone
-    saved = trainable(refiner.tracker)
-    from safetensors.torch import load_file
-
-    for name, value in load_file(str(ckpt / "decoder.safetensors")).items():
-        assert torch.equal(saved[name], value), name
+    run_state, loaded_state = load_file(str(ckpt / "decoder.safetensors")), refiner.tracker.state_dict()
+    assert "shared_image_embedding.positional_embedding" in run_state  # a random buffer, drawn at construction
+    for name, value in run_state.items():
+        assert torch.equal(loaded_state[name], value), name
     image = Image.fromarray(np.random.default_rng(5).integers(0, 255, (70, 90, 3), dtype=np.uint8))
     det = refiner.refine(ImageSession(loaded, image), [Click(30, 40)])
     assert det.masks.shape == (1, 70, 90)

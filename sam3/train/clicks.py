@@ -188,6 +188,22 @@ def trainable(tracker: Sam3TrackerModel) -> dict[str, torch.nn.Parameter]:
     return {n: p for n, p in tracker.named_parameters() if n.startswith(TRAINED)}
 
 
+def decoder_state(tracker: Sam3TrackerModel) -> dict[str, torch.Tensor]:
+    """Everything but the (frozen, detector-owned) vision encoder, buffers included: the prompt
+    encoder's random Fourier features are a buffer drawn at construction, and the decoder is only
+    right with the ones it was trained with."""
+    return {k: v.detach().contiguous() for k, v in tracker.state_dict().items() if not k.startswith("vision_encoder.")}
+
+
+def load_decoder_state(tracker: Sam3TrackerModel, directory: Path) -> None:
+    state = load_file(str(directory / "decoder.safetensors"))
+    missing, unexpected = tracker.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("vision_encoder.")]
+    if missing or unexpected:
+        raise ValueError(f"{directory} does not hold this tracker's decoder: missing {missing}, "
+                         f"unexpected {unexpected}")
+
+
 def lr_at(step: int, cfg: ClickConfig) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -198,7 +214,7 @@ def lr_at(step: int, cfg: ClickConfig) -> float:
 def _save(tracker, optimizer, cfg: ClickConfig, step: int, directory: Path) -> None:
     tmp = directory.with_name(directory.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
-    save_file({n: p.detach().contiguous() for n, p in trainable(tracker).items()}, str(tmp / "decoder.safetensors"))
+    save_file(decoder_state(tracker), str(tmp / "decoder.safetensors"))
     tensors, steps = {}, {}
     for pid, state in optimizer.state_dict()["state"].items():
         steps[str(pid)] = float(state["step"])
@@ -215,9 +231,7 @@ def _save(tracker, optimizer, cfg: ClickConfig, step: int, directory: Path) -> N
 
 def _resume(tracker, optimizer, directory: Path) -> int:
     meta = json.loads((directory / "state.json").read_text())
-    params = trainable(tracker)
-    for name, value in load_file(str(directory / "decoder.safetensors")).items():
-        params[name].data.copy_(value)
+    load_decoder_state(tracker, directory)
     tensors, state = load_file(str(directory / "optimizer.safetensors")), optimizer.state_dict()
     for pid, step in meta["optimizer_steps"].items():
         state["state"][int(pid)] = {"step": torch.tensor(step), "exp_avg": tensors[f"{pid}.exp_avg"],
@@ -282,6 +296,7 @@ def prompt_sizes(tracker: Sam3TrackerModel) -> tuple[int, int]:
 
 def train(cfg: ClickConfig) -> Path:
     torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
     detector, processor = load_detector(cfg.detector)
     tracker = tracker_for(detector)
     del detector
@@ -341,9 +356,7 @@ def export(detector_dir: str, checkpoint: Path, out_dir: Path) -> Path:
     """The trained tracker in the `save_pretrained` layout, with the detector's processor files."""
     detector, processor = load_detector(detector_dir)
     tracker = tracker_for(detector)
-    params = trainable(tracker)
-    for name, value in load_file(str(checkpoint / "decoder.safetensors")).items():
-        params[name].data.copy_(value)
+    load_decoder_state(tracker, checkpoint)
     step = json.loads((checkpoint / "state.json").read_text())["step"]
     tracker.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)

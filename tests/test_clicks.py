@@ -14,6 +14,7 @@ from sam3.refine import TRACKER_FOLDER, Click, Refiner, tracker_for
 from sam3.session import ImageSession
 from sam3.train.clicks import (
     ClickConfig,
+    add_corrections,
     export,
     interior_point,
     load_detector,
@@ -128,3 +129,28 @@ def test_a_run_resumes_and_exports_a_tracker_the_refiner_loads(tiny_checkpoint, 
     image = Image.fromarray(np.random.default_rng(5).integers(0, 255, (70, 90, 3), dtype=np.uint8))
     det = refiner.refine(ImageSession(loaded, image), [Click(30, 40)])
     assert det.masks.shape == (1, 70, 90)
+
+
+def test_a_correction_lands_on_what_the_decoders_own_mask_got_wrong(tiny):
+    detector, processor = tiny
+    torch.manual_seed(0)
+    tracker = tracker_for(detector)
+    mask_size, input_size = prompt_sizes(tracker)
+    batch = make_prompt_batch(np.random.default_rng(6), processor, 2, 3, mask_size, input_size, max_side=96,
+                              mode="correct")
+    first = batch.points.clone()
+    with torch.no_grad():
+        emb = tracker.get_image_embeddings(batch.pixel_values)
+        out = tracker(image_embeddings=emb, input_points=first, input_labels=batch.labels, multimask_output=True)
+    add_corrections(tracker, emb, batch, np.random.default_rng(0))
+    assert batch.points.shape[2] == 2 and torch.equal(batch.points[:, :, :1], first)
+    best = out.iou_scores.argmax(-1)
+    scale = input_size / mask_size
+    for b, p in np.ndindex(2, 3):
+        pred = out.pred_masks[b, p, best[b, p]] > 0
+        truth = batch.targets[b, p] > 0.5
+        x, y = (batch.points[b, p, 1] / scale).long().tolist()
+        label = int(batch.labels[b, p, 1])
+        assert label == -10 or (label == 1 and truth[y, x] and not pred[y, x]) or (
+            label == 0 and pred[y, x] and not truth[y, x]
+        )

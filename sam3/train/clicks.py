@@ -7,9 +7,11 @@ A detector-only checkpoint has no tracker, so `sam3.refine` would answer clicks 
 Here the tracker's vision encoder is the detector's (backbone and FPN neck, frozen, so `Refiner` keeps
 sharing the cached encoding) and only the prompt encoder and mask decoder learn, as in SAM: a step asks
 every image about a few of its shapes with one kind of prompt, drawn per step: one positive click (three
-masks, only the best one trained, since one click is ambiguous), several positive and negative clicks, or
-a jittered box. Losses: focal x20 + dice on the low-resolution masks against area-resized ShapesWorld
-masks, the IoU head regressed on each mask's real IoU, and the object-score head told an object is there.
+masks, only the best one trained, since one click is ambiguous), several positive and negative clicks, a
+click then a correction (SAM's interactive training: a second click drawn from the larger error of the
+decoder's own first mask, positive on what it missed, negative on what it spilled), or a jittered box.
+Losses: focal x20 + dice on the low-resolution masks against area-resized ShapesWorld masks, the IoU head
+regressed on each mask's real IoU, and the object-score head told an object is there.
 Batches are a pure function of (seed, step); the run saves (safetensors) and resumes like `sam3.train`.
 `--export DIR` writes the tracker in the `save_pretrained` layout; `sam3.refine` loads it from a
 detector's `tracker/` folder.
@@ -36,7 +38,7 @@ from sam3.train.loop import StopFlag
 from sam3.train.losses import dice, sigmoid_focal
 from shapesworld import render, sample_scene
 
-MODES = ("click", "clicks", "box")
+MODES = ("click", "clicks", "correct", "box")
 TRAINED = ("prompt_encoder.", "mask_decoder.", "shared_image_embedding.")
 FOCAL_WEIGHT = 20.0
 MIN_AREA = 16  # px: shapes mostly outside the frame are not prompted
@@ -96,7 +98,7 @@ def sample_prompt(rng: np.random.Generator, mode: str, masks: np.ndarray, boxes:
         return np.array([min(noisy[0], noisy[2]), min(noisy[1], noisy[3]), max(noisy[0], noisy[2]),
                          max(noisy[1], noisy[3])], np.float32)
     ys, xs = np.nonzero(mask)
-    n_pos = 1 if mode == "click" else int(rng.integers(1, 4))
+    n_pos = 1 if mode in ("click", "correct") else int(rng.integers(1, 4))
     pick = rng.integers(0, len(xs), n_pos)
     points = [(xs[j] + 0.5, ys[j] + 0.5) for j in pick]
     labels = [1] * n_pos
@@ -155,6 +157,31 @@ def make_prompt_batch(
         batch.points = torch.from_numpy(points).view(*shape, n, 2)
         batch.labels = torch.from_numpy(labels).view(*shape, n)
     return batch
+
+
+@torch.no_grad()
+def add_corrections(
+    tracker: Sam3TrackerModel, embeddings: list[torch.Tensor], batch: PromptBatch, rng: np.random.Generator
+) -> None:
+    """Appends to each prompt's click one drawn from the larger error region of the decoder's own mask for it."""
+    out = tracker(image_embeddings=embeddings, input_points=batch.points, input_labels=batch.labels,
+                  multimask_output=True)
+    best = out.iou_scores.argmax(-1)[..., None, None, None].expand(-1, -1, 1, *out.pred_masks.shape[-2:])
+    pred = (out.pred_masks.gather(2, best)[:, :, 0] > 0).numpy()
+    truth = (batch.targets > 0.5).numpy()
+    scale = batch.pixel_values.shape[-1] / truth.shape[-1]
+    points = torch.zeros(*batch.points.shape[:2], 1, 2)
+    labels = torch.full(batch.labels.shape[:2] + (1,), -10, dtype=torch.long)
+    for b, p in np.ndindex(*truth.shape[:2]):
+        missed, spilled = truth[b, p] & ~pred[b, p], pred[b, p] & ~truth[b, p]
+        region = missed if missed.sum() >= spilled.sum() else spilled
+        ys, xs = np.nonzero(region)
+        if len(xs):
+            j = int(rng.integers(len(xs)))
+            points[b, p, 0] = torch.tensor([(xs[j] + rng.random()) * scale, (ys[j] + rng.random()) * scale])
+            labels[b, p, 0] = int(region is missed)
+    batch.points = torch.cat([batch.points, points], 2)
+    batch.labels = torch.cat([batch.labels, labels], 2)
 
 
 def prompt_loss(tracker: Sam3TrackerModel, embeddings: list[torch.Tensor], batch: PromptBatch):
@@ -324,6 +351,8 @@ def train(cfg: ClickConfig) -> Path:
                                   input_size, cfg.max_side)
         with torch.no_grad():
             emb = tracker.get_image_embeddings(batch.pixel_values)
+        if batch.mode == "correct":
+            add_corrections(tracker, emb, batch, rng)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         loss, parts = prompt_loss(tracker, emb, batch)

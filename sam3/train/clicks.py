@@ -1,6 +1,6 @@
 """Training SAM 3's point-and-box decoder (`Sam3TrackerModel`) on a trained detector's frozen features.
 
-    python -m sam3.train.clicks --detector assets/models/sam3-shapes --out runs/clicks --steps 3000
+    python -m sam3.train.clicks --detector assets/models/sam3-shapes --out runs/clicks
     python -m sam3.train.clicks --detector assets/models/sam3-shapes --out runs/clicks --export DIR
 
 A detector-only checkpoint has no tracker, so `sam3.refine` would answer clicks with an untrained decoder.
@@ -49,10 +49,10 @@ EVAL_SEED = 7_000_003
 class ClickConfig:
     detector: str
     out_dir: str
-    steps: int = 3000
+    steps: int = 7000
     images_per_batch: int = 8
-    prompts_per_image: int = 4
-    lr: float = 1e-3
+    prompts_per_image: int = 8
+    lr: float = 2e-3
     warmup: int = 100
     weight_decay: float = 0.01
     grad_clip: float = 1.0
@@ -125,6 +125,9 @@ def make_prompt_batch(
     max_side: int = 512,
     mode: str | None = None,
 ) -> PromptBatch:
+    """`n_images` scenes with at least one visible shape, `prompts_per_image` of their shapes (drawn with
+    replacement) each asked with one prompt of `mode` (drawn when None); a "correct" batch gets its
+    corrections in the loop (`add_corrections`), which needs the decoder."""
     mode = mode or str(rng.choice(MODES))
     images, targets, prompts = [], [], []
     while len(images) < n_images:

@@ -48,9 +48,9 @@ def run(segmenter: Segmenter, n_scenes: int) -> dict:
     refiner = Refiner(segmenter.loaded)
     by_clicks = [[] for _ in range(CLICKS)]
     boxes, click_ms = [], []
-    per_scene = max(1, n_scenes // len(RENDERERS))
+    per_renderer = max(1, n_scenes // len(RENDERERS))
     for k, renderer in enumerate(RENDERERS):
-        for scene in scenes(per_scene, HELD_OUT_SEED + 7 + k, renderer, SIDES):
+        for scene in scenes(per_renderer, HELD_OUT_SEED + 7 + k, renderer, SIDES):
             session = ImageSession(segmenter.loaded, Image.fromarray(scene.image))
             refiner.refine(session, [Click(0, 0)])  # encode once, outside the timing
             for truth, box in zip(scene.masks, scene.boxes):

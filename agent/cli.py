@@ -87,7 +87,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     key = answer_key_frame(agent, segmenter, reader, args.frame, query, None if args.quiet else _progress)
     tracker = None if args.tracker == "associate" else trained_tracker(args.model, device=args.device)
     if args.tracker == "sam3" and tracker is None:
-        raise UsageError(f"{segmenter.loaded.source} has no trained tracker; use --tracker auto or associate")
+        raise UsageError(f"{segmenter.loaded.source} has no trained video tracker; use --tracker auto or associate")
     selection = key.detections
     recorder = TrackRecorder(
         {**reader.info.as_dict(), "range": {"start": reader.start, "end": reader.end, "stride": reader.stride}},

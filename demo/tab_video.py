@@ -19,7 +19,7 @@ INTRO = f"""Upload a short video (SAM 3's concept tracking is defined for up to 
 range for longer ones). Either give noun phrases, and every instance is tracked with a stable colour and number,
 or ask the agent a query ("the leftmost star") on a key frame: the masks it selects there are followed through
 the whole clip, numbered as in its answer (it uses the backend and score threshold chosen on the Ask tab).
-With the bundled ShapesWorld checkpoint, which has no trained tracker yet, identities are kept by matching the
+With the bundled ShapesWorld checkpoint, which has no video tracker yet, identities are kept by matching the
 detector's masks from frame to frame (an object that leaves and returns gets a new number)."""
 
 

@@ -118,7 +118,7 @@ def test_cli_writes_the_track_json_with_the_agent_run(tiny_checkpoint, shapes_cl
     [
         (["--frame", "40"], "--frame 40 is outside the 12 selected frame(s)"),
         (["--query", "  "], "--query must not be empty"),
-        (["--tracker", "sam3"], "has no trained tracker"),
+        (["--tracker", "sam3"], "has no trained video tracker"),
         (["--stride", "0"], "--stride must be at least 1"),
     ],
 )

@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,7 +35,7 @@ from transformers import Sam3Model, Sam3TrackerModel, Sam3TrackerProcessor
 
 from sam3.refine import TRACKER_FOLDER, tracker_for
 from sam3.train.data import resize_masks
-from sam3.train.loop import StopFlag
+from sam3.train.loop import StopFlag, load_optimizer, save_optimizer
 from sam3.train.losses import dice, sigmoid_focal
 from shapesworld import render, sample_scene
 
@@ -79,8 +80,6 @@ class PromptBatch:
 
 def interior_point(mask: np.ndarray) -> tuple[float, float]:
     """The pixel deepest inside the mask: where a person clicks on an object."""
-    import cv2
-
     dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
     y, x = np.unravel_index(int(dist.argmax()), dist.shape)
     return float(x), float(y)
@@ -162,6 +161,19 @@ def make_prompt_batch(
     return batch
 
 
+def chosen_masks(out) -> torch.Tensor:
+    """(B, P, h, w) booleans: for each prompt, the mask its IoU head ranks first (what `Refiner` returns)."""
+    best = out.iou_scores.argmax(-1)[..., None, None, None].expand(-1, -1, 1, *out.pred_masks.shape[-2:])
+    return out.pred_masks.gather(2, best)[:, :, 0] > 0
+
+
+def mask_iou(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """IoU over the last two axes; 1 where both are empty."""
+    inter = (pred & truth).flatten(-2).sum(-1).float()
+    union = (pred | truth).flatten(-2).sum(-1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+
+
 @torch.no_grad()
 def add_corrections(
     tracker: Sam3TrackerModel, embeddings: list[torch.Tensor], batch: PromptBatch, rng: np.random.Generator
@@ -169,8 +181,7 @@ def add_corrections(
     """Appends to each prompt's click one drawn from the larger error region of the decoder's own mask for it."""
     out = tracker(image_embeddings=embeddings, input_points=batch.points, input_labels=batch.labels,
                   multimask_output=True)
-    best = out.iou_scores.argmax(-1)[..., None, None, None].expand(-1, -1, 1, *out.pred_masks.shape[-2:])
-    pred = (out.pred_masks.gather(2, best)[:, :, 0] > 0).numpy()
+    pred = chosen_masks(out).numpy()
     truth = (batch.targets > 0.5).numpy()
     scale = batch.pixel_values.shape[-1] / truth.shape[-1]
     points = torch.zeros(*batch.points.shape[:2], 1, 2)
@@ -202,10 +213,7 @@ def prompt_loss(tracker: Sam3TrackerModel, embeddings: list[torch.Tensor], batch
     best = per_mask.argmin(-1, keepdim=True)
     mask_loss = per_mask.gather(-1, best).mean()
     with torch.no_grad():
-        pred, truth = logits > 0, target > 0.5
-        inter = (pred & truth).flatten(-2).sum(-1).float()
-        union = (pred | truth).flatten(-2).sum(-1).float()
-        iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+        iou = mask_iou(logits > 0, target > 0.5)
     iou_loss = F.mse_loss(out.iou_scores, iou)
     obj_loss = F.binary_cross_entropy_with_logits(out.object_score_logits, torch.ones_like(out.object_score_logits))
     loss = mask_loss + iou_loss + obj_loss
@@ -245,13 +253,8 @@ def _save(tracker, optimizer, cfg: ClickConfig, step: int, directory: Path) -> N
     tmp = directory.with_name(directory.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     save_file(decoder_state(tracker), str(tmp / "decoder.safetensors"))
-    tensors, steps = {}, {}
-    for pid, state in optimizer.state_dict()["state"].items():
-        steps[str(pid)] = float(state["step"])
-        tensors[f"{pid}.exp_avg"] = state["exp_avg"].contiguous()
-        tensors[f"{pid}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({"step": step, "config": asdict(cfg), "optimizer_steps": steps}))
+    meta = save_optimizer(optimizer, tmp)
+    (tmp / "state.json").write_text(json.dumps({"step": step, "config": asdict(cfg), "optimizer": meta}))
     if directory.exists():
         for f in directory.iterdir():
             f.unlink()
@@ -262,11 +265,7 @@ def _save(tracker, optimizer, cfg: ClickConfig, step: int, directory: Path) -> N
 def _resume(tracker, optimizer, directory: Path) -> int:
     meta = json.loads((directory / "state.json").read_text())
     load_decoder_state(tracker, directory)
-    tensors, state = load_file(str(directory / "optimizer.safetensors")), optimizer.state_dict()
-    for pid, step in meta["optimizer_steps"].items():
-        state["state"][int(pid)] = {"step": torch.tensor(step), "exp_avg": tensors[f"{pid}.exp_avg"],
-                                    "exp_avg_sq": tensors[f"{pid}.exp_avg_sq"]}
-    optimizer.load_state_dict(state)
+    load_optimizer(optimizer, directory, meta["optimizer"])
     return int(meta["step"])
 
 
@@ -294,12 +293,7 @@ def evaluate(
         emb = tracker.get_image_embeddings(batch.pixel_values)
         out = tracker(image_embeddings=emb, input_points=batch.points, input_labels=batch.labels,
                       input_boxes=batch.boxes, multimask_output=batch.mode == "click")
-        best = out.iou_scores.argmax(-1)  # the mask the model itself would return
-        pred = out.pred_masks.gather(2, best[..., None, None, None].expand(-1, -1, 1, *out.pred_masks.shape[-2:]))
-        pred, truth = pred[:, :, 0] > 0, batch.targets > 0.5
-        inter = (pred & truth).flatten(-2).sum(-1).float()
-        union = (pred | truth).flatten(-2).sum(-1).float().clamp(min=1)
-        ious[mode] = (inter / union).flatten().tolist()
+        ious[mode] = mask_iou(chosen_masks(out), batch.targets > 0.5).flatten().tolist()
     return {f"miou_{k}": float(np.mean(v)) for k, v in ious.items()}
 
 

@@ -158,12 +158,7 @@ def _save(model, processor, optimizer, cfg: TrainConfig, step: int, directory: P
     save_checkpoint(model, processor, tmp)
     if kind_head is not None:
         kind_head.save(tmp)
-    tensors, meta = {}, {"steps": {}}
-    for pid, state in optimizer.state_dict()["state"].items():
-        meta["steps"][str(pid)] = float(state["step"])
-        tensors[f"{pid}.exp_avg"] = state["exp_avg"].contiguous().cpu()
-        tensors[f"{pid}.exp_avg_sq"] = state["exp_avg_sq"].contiguous().cpu()
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    meta = save_optimizer(optimizer, tmp)
     config = asdict(cfg)
     (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "config": config, "optimizer": meta}, indent=1))
     if directory.exists():
@@ -186,7 +181,18 @@ def _snapshot(checkpoint: Path, directory: Path) -> None:
     (directory / "trainer_state.json").write_text(json.dumps(state, indent=1))
 
 
-def _load_optimizer(optimizer: torch.optim.Optimizer, directory: Path, meta: dict) -> None:
+def save_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> dict:
+    """AdamW's moments to `directory`/optimizer.safetensors; returns the step counts to keep beside them."""
+    tensors, meta = {}, {"steps": {}}
+    for pid, state in optimizer.state_dict()["state"].items():
+        meta["steps"][str(pid)] = float(state["step"])
+        tensors[f"{pid}.exp_avg"] = state["exp_avg"].contiguous().cpu()
+        tensors[f"{pid}.exp_avg_sq"] = state["exp_avg_sq"].contiguous().cpu()
+    save_file(tensors, str(directory / "optimizer.safetensors"))
+    return meta
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path, meta: dict) -> None:
     tensors = load_file(str(directory / "optimizer.safetensors"))
     state = optimizer.state_dict()
     for pid_str, step in meta["steps"].items():
@@ -341,7 +347,7 @@ def train(cfg: TrainConfig) -> Path:
         groups.append({"params": list(kind_head.parameters()), "mult": 1.0})  # after the model's: saved ids stay
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if state is not None:
-        _load_optimizer(optimizer, ckpt, state["optimizer"])
+        load_optimizer(optimizer, ckpt, state["optimizer"])
     criterion = Sam3Criterion(cfg.loss)
     mask_size = _mask_size(model)
     log_path = out / "log.jsonl"

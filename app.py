@@ -4,7 +4,8 @@ SAM 3 is `$SAM3_MODEL` if set, else facebook/sam3 when `HF_TOKEN` gives access, 
 ShapesWorld checkpoint (no network, no GPU needed); the page says which and why.
 """
 
-from demo.ui import LIGHT_CONCURRENCY, QUEUE_MAX_SIZE, build_app
+from demo.limits import LIGHT_CONCURRENCY, QUEUE_MAX_SIZE
+from demo.ui import build_app
 
 if __name__ == "__main__":
     app = build_app()  # model events run at most MODEL_CONCURRENCY at a time (set per event)

@@ -4,9 +4,8 @@ and a mask that repeats one already on the board (same object) keeps the old num
 from __future__ import annotations
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
-from sam3.detections import Detections
+from sam3.detections import Detections, mask_iou
 
 SAME_OBJECT_IOU = 0.85
 
@@ -24,11 +23,7 @@ class MaskBoard:
             return []
         numbers = [0] * len(new)
         fresh = []
-        if len(self.detections):
-            iou = mask_utils.iou(new.to_rle(), self.detections.to_rle(), [0] * len(self.detections))
-            iou = np.asarray(iou).reshape(len(new), len(self.detections))
-        else:
-            iou = np.zeros((len(new), 0))
+        iou = mask_iou(new.masks, self.detections.masks) if len(self.detections) else np.zeros((len(new), 0))
         for i in range(len(new)):
             if iou.shape[1] and iou[i].max() > SAME_OBJECT_IOU:
                 numbers[i] = int(iou[i].argmax()) + 1

@@ -21,9 +21,9 @@ from agent import prompts
 from agent.board import MaskBoard
 from agent.events import AgentRun, Answer, FinalEvent, Notice, Thought, ToolCallEvent, ToolResultEvent
 from agent.llm import ChatModel, ImagePart, LLMError, Message, TextPart
-from agent.overlay import crop_grid, draw_overlay
 from agent.parsing import ParseError, ToolCall, check_indices, parse_reply
 from sam3.detections import Detections
+from sam3.overlay import crop_grid, draw_overlay
 from sam3.session import BoxPrompt, ImageSession
 
 MAX_QUERY_CHARS = 500

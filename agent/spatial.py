@@ -91,7 +91,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from sam3.detections import Detections
+from sam3.detections import Detections, mask_iou
 
 log = logging.getLogger(__name__)
 
@@ -831,28 +831,21 @@ class _Geometry:
         self.cx = np.where(empty, box_cx, cx)
         self.cy = np.where(empty, box_cy, cy)
         self.phrases = [p.strip().lower() for p in det.phrases]
-        self._iou: dict[tuple[int, int], float] = {}
+        self._ious: np.ndarray | None = None
 
     def iou(self, i: int, j: int) -> float:
         if i == j:
             return 1.0
-        key = (min(i, j), max(i, j))
-        if key not in self._iou:
-            self._iou[key] = self._compute_iou(i, j)
-        return self._iou[key]
-
-    def _compute_iou(self, i: int, j: int) -> float:
-        b1, b2 = self.det.boxes[i], self.det.boxes[j]
-        ix = max(0.0, min(b1[2], b2[2]) - max(b1[0], b2[0]))
-        iy = max(0.0, min(b1[3], b2[3]) - max(b1[1], b2[1]))
-        if ix * iy == 0:
-            return 0.0
         if self.area[i] == 0 or self.area[j] == 0:  # no mask: compare boxes
+            b1, b2 = self.det.boxes[i], self.det.boxes[j]
+            ix = max(0.0, min(b1[2], b2[2]) - max(b1[0], b2[0]))
+            iy = max(0.0, min(b1[3], b2[3]) - max(b1[1], b2[1]))
             a1 = (b1[2] - b1[0]) * (b1[3] - b1[1])
             a2 = (b2[2] - b2[0]) * (b2[3] - b2[1])
             return float(ix * iy / max(a1 + a2 - ix * iy, 1e-9))
-        inter = np.count_nonzero(self.det.masks[i] & self.det.masks[j])
-        return float(inter / (self.area[i] + self.area[j] - inter))
+        if self._ious is None:
+            self._ious = mask_iou(self.det.masks, self.det.masks)
+        return float(self._ious[i, j])
 
     def same(self, i: int, j: int) -> bool:
         return self.iou(i, j) > SAME_INSTANCE_IOU

@@ -6,7 +6,7 @@
     python -m benchmarks.agent_referring --oracle   # the planner alone, on perfect perception
 
 By default: ShapesWorld scenes from a held-out seed, queries from `shapesworld.referring`,
-the bundled checkpoint. Metrics follow ReasonSeg / LISA (agent/metrics.py). --oracle answers every
+the bundled checkpoint. Metrics follow ReasonSeg / LISA (benchmarks/referring_metrics.py). --oracle answers every
 phrase with the scene's ground truth instead of SAM 3 (shapesworld.oracle): what is lost there is the
 planner's, the rest is perception's.
 """
@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from agent.datasets import ReferringSample, load_reasonseg, load_refcoco
 from agent.llm import make_backend
 from agent.loop import Agent, run_to_end
-from agent.metrics import ReferringScores, union_mask
+from benchmarks.datasets import ReferringSample, load_reasonseg, load_refcoco
 from benchmarks.output import save_json
+from benchmarks.referring_metrics import ReferringScores, union_mask
 from sam3.image_io import load_image
 from sam3.session import Segmenter
 from shapesworld import generate

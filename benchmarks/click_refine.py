@@ -21,17 +21,13 @@ from PIL import Image
 
 from benchmarks.output import save_json
 from benchmarks.shapes_eval import HELD_OUT_SEED, RENDERERS, SIDES, scenes
+from sam3.detections import mask_iou
 from sam3.refine import Click, Refiner
 from sam3.session import ImageSession, Segmenter
-from sam3.train.clicks import interior_point
+from training.clicks import interior_point
 
 MIN_PIXELS = 64
 CLICKS = 3
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = (a | b).sum()
-    return float((a & b).sum() / union) if union else 1.0
 
 
 def corrective_click(pred: np.ndarray, truth: np.ndarray) -> Click | None:
@@ -62,14 +58,15 @@ def run(segmenter: Segmenter, n_scenes: int) -> dict:
                     t0 = time.perf_counter()
                     pred = refiner.refine(session, clicks).masks[0]
                     click_ms.append(1000 * (time.perf_counter() - t0))
-                    by_clicks[n].append(iou(pred, truth))
+                    by_clicks[n].append(float(mask_iou(pred[None], truth[None])[0, 0]))
                     extra = corrective_click(pred, truth)
                     if extra is None:  # perfect: later clicks keep it
                         for m in range(n + 1, CLICKS):
                             by_clicks[m].append(by_clicks[n][-1])
                         break
                     clicks.append(extra)
-                boxes.append(iou(refiner.refine(session, box=tuple(map(float, box))).masks[0], truth))
+                boxed = refiner.refine(session, box=tuple(map(float, box))).masks
+                boxes.append(float(mask_iou(boxed, truth[None])[0, 0]))
     return {
         "model": segmenter.loaded.source,
         "tracker_trained": refiner.trained,

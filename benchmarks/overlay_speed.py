@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from agent.overlay import crop_grid, draw_overlay
 from sam3.detections import Detections, boxes_from_masks
+from sam3.overlay import crop_grid, draw_overlay
 
 
 def scene(n: int, h: int = 1080, w: int = 1920, seed: int = 0) -> tuple[np.ndarray, Detections]:

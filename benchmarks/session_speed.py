@@ -31,12 +31,12 @@ from pathlib import Path
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from sam3.configs import SHAPES, Sam3Size
 from sam3.detections import Detections
 from sam3.features import select_vision
 from sam3.image_io import load_image
 from sam3.loading import REPO_ROOT, LoadedSam3, load_sam3
 from sam3.session import ImageSession, Segmenter, Timing, image_key
+from training.configs import SHAPES, Sam3Size
 
 # A mid-size model that runs in seconds on a CPU: 448 px / patch 14 (a 32x32 grid, the real model has
 # 72x72), an 8-layer 384-wide ViT, and the real model's widths for the DETR / text parts.
@@ -84,13 +84,13 @@ def build(config: str, tmp: Path, device: str = "cpu", dtype: torch.dtype = torc
     if config == "full":
         from transformers import Sam3Config, Sam3Model
 
-        from sam3.build import new_processor
+        from training.build import new_processor
 
         torch.manual_seed(0)
         model = Sam3Model(Sam3Config()).eval().to(device, dtype)  # 840 M params; ~3.4 GB: not written to disk
         return LoadedSam3(model, new_processor(1008), "random Sam3Config()", torch.device(device), dtype)
-    from sam3.build import new_model, save_checkpoint
     from shapesworld.phrases import vocabulary
+    from training.build import new_model, save_checkpoint
 
     model, processor = new_model(SIZES[config], words=vocabulary())
     save_checkpoint(model, processor, tmp / config)

@@ -22,7 +22,8 @@ from PIL import Image
 
 from benchmarks.output import save_json
 from benchmarks.shapes_eval import HELD_OUT_SEED, SIDES, scenes
-from sam3.evaluate import mask_iou_matrix, matched_pairs, simple_phrases
+from benchmarks.shapes_metrics import matched_pairs, simple_phrases
+from sam3.detections import mask_iou
 from sam3.session import ImageSession, Segmenter
 
 SIZE_BINS = (4, 8, 16)  # circumradius in model-input pixels
@@ -38,7 +39,7 @@ def _bin(value: float, edges: tuple[float, ...]) -> str:
 
 
 def _false_positive_cause(det_mask: np.ndarray, scene, wanted: tuple[int, ...]) -> str:
-    iou = mask_iou_matrix(det_mask[None], scene.masks)[0]
+    iou = mask_iou(det_mask[None], scene.masks)[0]
     if iou.size == 0 or iou.max() < 0.3:
         return "background or merged shapes"
     hit = int(np.argmax(iou))

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from benchmarks.output import save_json
-from sam3.evaluate import evaluate, sweep
+from benchmarks.shapes_metrics import evaluate, sweep
 from sam3.session import ImageSession, Segmenter
 from sam3.tiling import TILE_ASPECT
 from shapesworld import generate

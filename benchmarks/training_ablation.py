@@ -1,8 +1,8 @@
 """What the one-to-many branch and the presence loss each change: training curves of three runs.
 
-    python -m sam3.train --out runs/ablate-no-one-to-many --steps 20000 --stop-at 1500 --eval-every 250 \\
+    python -m training --out runs/ablate-no-one-to-many --steps 20000 --stop-at 1500 --eval-every 250 \\
         --no-one-to-many
-    python -m sam3.train --out runs/ablate-no-presence --steps 20000 --stop-at 1500 --eval-every 250 --no-presence
+    python -m training --out runs/ablate-no-presence --steps 20000 --stop-at 1500 --eval-every 250 --no-presence
     python -m benchmarks.training_ablation --full runs/full/log.jsonl \\
         --no-one-to-many runs/ablate-no-one-to-many/log.jsonl --no-presence runs/ablate-no-presence/log.jsonl
 

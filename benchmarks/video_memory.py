@@ -12,7 +12,7 @@ Configurations:
 - `tiny-windowed`: `tiny_video_config()` random model, our `StreamingVideoSession` (bounded);
 - `tiny-unbounded`: the same model and frames with trimming off, i.e. what `transformers`'
   session keeps (every frame's pixels and per-object outputs);
-- `shapes-associate`: the SHAPES-size random detector (`sam3.configs.SHAPES`), which cannot host
+- `shapes-associate`: the SHAPES-size random detector (`training.configs.SHAPES`), which cannot host
   SAM 3's tracker (hidden 64), in the "associate" mode the bundled checkpoint uses;
 - `shapes128-windowed`: SHAPES with its hidden size raised to 128, the smallest SHAPES-like
   model that can host the tracker, in SAM 3 mode;
@@ -64,11 +64,10 @@ def rss_mb() -> float:
 
 def build(config: str, directory: str) -> str:
     """Saves a random checkpoint for `config` into `directory`."""
-    from sam3.build import new_model, save_checkpoint
-    from sam3.configs import SHAPES
-    from sam3.video.config import TINY_VIDEO, tiny_video_config, video_config
-    from sam3.video.loading import new_video_model, save_video_checkpoint
+    from sam3.video.config import video_config
     from shapesworld.phrases import vocabulary
+    from training.build import new_model, new_video_model, save_checkpoint, save_video_checkpoint
+    from training.configs import SHAPES, TINY_VIDEO, tiny_video_config
 
     # Random detectors score about 0.25: these thresholds give a few objects, as a real video would.
     heuristics = {"score_threshold_detection": 0.2, "new_det_thresh": 0.25, "max_num_objects": 3}
@@ -79,7 +78,7 @@ def build(config: str, directory: str) -> str:
         model, proc = new_model(SHAPES, vocabulary())
         return str(save_checkpoint(model, proc, directory))
     if config == "shapes128-windowed":
-        from sam3.configs import sam3_config
+        from training.configs import sam3_config
 
         size = replace(SHAPES, hidden=128)
         model, proc = new_video_model(

@@ -6,7 +6,7 @@ Two tasks on generated clips from a held-out seed range:
 - text: every instance of each shape kind in the clip ("circle", ...) tracked with `track_text`;
 - agent: "the leftmost <kind>" answered by the spatial agent on the middle frame and followed through the
   clip with `follow_selection`; the truth is the object of that kind whose mask centroid is leftmost there.
-Measures (`sam3.video.evaluate`, masks matched at IoU 0.5): IDF1, identity switches, mean matched mask
+Measures (`benchmarks.tracking_metrics`, masks matched at IoU 0.5): IDF1, identity switches, mean matched mask
 IoU, precision and recall, summed over clips; and frames per second of text tracking on this machine.
 """
 
@@ -21,8 +21,8 @@ import torch
 from agent.loop import Agent
 from agent.video import answer_key_frame, follow_selection
 from benchmarks.output import save_json
+from benchmarks.tracking_metrics import TrackingScores, tracking_scores
 from sam3.session import Segmenter
-from sam3.video.evaluate import TrackingScores, tracking_scores
 from sam3.video.loading import load_video_sam3
 from sam3.video.tracking import association_thresholds, track_text
 from shapesworld.video import RenderedVideo, render_video, sample_video

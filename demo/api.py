@@ -15,9 +15,9 @@ from pathlib import Path
 import gradio as gr
 
 from demo.ask import ask_json
+from demo.limits import MODEL_WORK
 from demo.models import DemoInputError, Models
 from demo.segment import segment_json
-from demo.tab_ask import MODEL_WORK
 from demo.video import VideoState, answer_video, track_video
 
 SEGMENT_DOC = (

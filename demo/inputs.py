@@ -11,7 +11,6 @@ from PIL import Image
 
 from agent.loop import MAX_QUERY_CHARS
 from demo.models import DemoInputError
-from sam3.cli import parse_box
 from sam3.image_io import ImageLoadError, downscale_to_limit, load_image
 from sam3.session import BoxPrompt
 
@@ -85,8 +84,8 @@ def parse_boxes(text: str | None, scale: float = 1.0) -> list[BoxPrompt]:
     for part in re.split(r"[;\n]", text or ""):
         if part.strip():
             try:
-                box = parse_box(part)
+                box = BoxPrompt.parse(part)
             except ValueError as exc:
-                raise DemoInputError(str(exc).replace("--box", "box")) from None
+                raise DemoInputError(str(exc)) from None
             boxes.append(BoxPrompt(tuple(v * scale for v in box.box), box.positive))
     return boxes

@@ -1,6 +1,6 @@
 """Pictures and small HTML for the tabs: answer overlays with selection, exemplar boxes, legends, hit tests.
 
-Mask i always has colour `agent.overlay.colour(i)` and number i + 1, as in the agent's own overlays,
+Mask i always has colour `sam3.overlay.colour(i)` and number i + 1, as in the agent's own overlays,
 so the numbers in the trace, on the picture and in the legend agree.
 """
 
@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from agent.overlay import colour, draw_overlay
 from sam3.detections import Detections, boxes_from_masks
+from sam3.overlay import colour, draw_overlay
 from sam3.session import BoxPrompt, Timing
 
 OFF_COLOUR = (235, 235, 235)

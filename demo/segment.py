@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from agent.overlay import draw_overlay
 from demo.export import SessionFiles, write_exports
 from demo.gpu import gpu
 from demo.inputs import PreparedImage, parse_boxes, parse_phrases, prepare_image
 from demo.models import DemoInputError, Models
 from demo.render import as_array, draw_boxes, legend_html, tight, timing_markdown
 from sam3.detections import Detections
+from sam3.overlay import draw_overlay
 from sam3.refine import Click
 from sam3.session import BoxPrompt, Timing
 from sam3.tiling import Window

@@ -8,36 +8,19 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from agent.backends.hf_local import DEFAULT_VLM
 from demo.ask import AskState, prepare_request, run_ask, toggle_mask
 from demo.components import image_input
-from demo.models import (
-    BACKENDS,
-    LOCAL_VLM,
-    OPENAI,
-    SPATIAL,
-    DemoInputError,
-    Models,
-    backend_spec,
-    backend_status,
-)
+from demo.limits import MODEL_WORK
+from demo.models import LOCAL_VLM, DemoInputError, Models, backend_spec, backend_status
+from demo.picker import BackendPicker, backend_picker
 
 log = logging.getLogger(__name__)
-
-MODEL_WORK = "sam3"  # concurrency group of every event that runs a model
-
 
 @dataclass
 class AskTab:
     image: gr.Image
     query: gr.Textbox
-    backend: gr.Radio
-    local_box: gr.Group
-    model_id: gr.Textbox
-    openai_box: gr.Group
-    url: gr.Textbox
-    model_name: gr.Textbox
-    api_key: gr.Textbox
+    picker: BackendPicker
     fast_path: gr.Checkbox
     threshold: gr.Slider
     run: gr.Button
@@ -48,11 +31,6 @@ class AskTab:
     legend: gr.HTML
     files: gr.File
     state: gr.State
-
-
-def _backend_markdown() -> str:
-    lines = [f"- {'✅' if b.usable else '❌'} **{b.name}**: {b.note}" for b in backend_status()]
-    return "\n".join(lines)
 
 
 def layout(examples: list[list[str]], threshold: float) -> AskTab:
@@ -69,21 +47,7 @@ def layout(examples: list[list[str]], threshold: float) -> AskTab:
             with gr.Row():
                 run = gr.Button("Run", variant="primary", elem_id="ask-run")
                 stop = gr.Button("Stop", variant="stop", elem_id="ask-stop")
-            backend = gr.Radio(list(BACKENDS), value=SPATIAL, label="Reasoning backend", elem_id="ask-backend")
-            with gr.Accordion("Backends on this machine", open=False):
-                gr.Markdown(_backend_markdown(), elem_id="ask-backend-status")
-            with gr.Group(visible=False) as local_box:
-                model_id = gr.Textbox(DEFAULT_VLM, label="VLM model id or local directory", elem_id="ask-vlm-id")
-            with gr.Group(visible=False) as openai_box:
-                url = gr.Textbox(label="Server base URL", placeholder="http://localhost:8000/v1", elem_id="ask-url")
-                model_name = gr.Textbox(
-                    label="Model name", placeholder="Qwen/Qwen2.5-VL-7B-Instruct", elem_id="ask-model-name"
-                )
-                api_key = gr.Textbox(
-                    label="API key (optional; used for this run only, never stored or logged)",
-                    type="password",
-                    elem_id="ask-api-key",
-                )
+            picker = backend_picker()
             with gr.Accordion("Options", open=False):
                 fast_path = gr.Checkbox(
                     True,
@@ -123,13 +87,7 @@ def layout(examples: list[list[str]], threshold: float) -> AskTab:
     return AskTab(
         image,
         query,
-        backend,
-        local_box,
-        model_id,
-        openai_box,
-        url,
-        model_name,
-        api_key,
+        picker,
         fast_path,
         threshold,
         run,
@@ -144,9 +102,6 @@ def layout(examples: list[list[str]], threshold: float) -> AskTab:
 
 
 def wire(tab: AskTab, models: Models, concurrency: int) -> None:
-    def on_backend(choice: str):
-        return gr.update(visible=choice == LOCAL_VLM), gr.update(visible=choice == OPENAI)
-
     def on_run(image, query, choice, model_id, url, model_name, api_key, fast_path, threshold, state: AskState):
         try:
             spec = backend_spec(choice, model_id, url, model_name)
@@ -205,15 +160,10 @@ def wire(tab: AskTab, models: Models, concurrency: int) -> None:
         return update.overlay, update.legend, f"{update.status}\n\n_{message}._", update.downloads, state
 
     tab.image.upload(on_upload, [tab.image, tab.state], [tab.image, tab.status, tab.state], api_visibility="private")
-    tab.backend.change(on_backend, tab.backend, [tab.local_box, tab.openai_box], api_visibility="private", queue=False)
     inputs = [
         tab.image,
         tab.query,
-        tab.backend,
-        tab.model_id,
-        tab.url,
-        tab.model_name,
-        tab.api_key,
+        *tab.picker.inputs,
         tab.fast_path,
         tab.threshold,
         tab.state,

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import gradio as gr
 
 from demo.components import image_input
+from demo.limits import MODEL_WORK
 from demo.models import DemoInputError, Models
 from demo.segment import SegmentState, add_corner, clear_boxes, refine_click, segment_ui
-from demo.tab_ask import MODEL_WORK
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from demo.limits import MODEL_WORK
 from demo.models import DemoInputError, Models, backend_spec
-from demo.tab_ask import MODEL_WORK, AskTab
+from demo.picker import BackendPicker
 from demo.video import MAX_SECONDS, VideoState, answer_video, track_video
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def layout(examples: list[list] = (), agent_examples: list[list] = ()) -> VideoT
     )
 
 
-def wire(tab: VideoTab, models: Models, concurrency: int, ask: AskTab) -> None:
+def wire(tab: VideoTab, models: Models, concurrency: int, picker: BackendPicker, threshold: gr.Slider) -> None:
     def on_track(video, mode, phrases, query, key_s, start, end, stride, choice, model_id, url, model_name, api_key,
                  threshold, state, progress=gr.Progress()):
         def report(done: int, total: int | None) -> None:
@@ -110,8 +111,8 @@ def wire(tab: VideoTab, models: Models, concurrency: int, ask: AskTab) -> None:
 
     tab.run.click(
         on_track,
-        [tab.video, tab.mode, tab.phrases, tab.query, tab.key_s, tab.start, tab.end, tab.stride, ask.backend,
-         ask.model_id, ask.url, ask.model_name, ask.api_key, ask.threshold, tab.state],
+        [tab.video, tab.mode, tab.phrases, tab.query, tab.key_s, tab.start, tab.end, tab.stride, *picker.inputs,
+         threshold, tab.state],
         [tab.result, tab.status, tab.files, tab.key_frame, tab.state],
         api_visibility="private",
         concurrency_id=MODEL_WORK,

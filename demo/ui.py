@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import gradio as gr
 
 from demo import api, tab_ask, tab_segment, tab_video
 from demo.export import sweep_stale
+from demo.limits import MODEL_CONCURRENCY
 from demo.models import Models
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
-# Model work (SAM 3, local VLMs, waits on LLM servers) runs this many events at once; the rest wait in a
-# bounded queue, and a full queue turns new requests away rather than letting them pile up.
-MODEL_CONCURRENCY = int(os.environ.get("SAM3_DEMO_CONCURRENCY", "2"))
-QUEUE_MAX_SIZE = int(os.environ.get("SAM3_DEMO_QUEUE_SIZE", "32"))
-LIGHT_CONCURRENCY = 4  # everything else: redrawing a toggled mask, a box corner, checking an upload
 CACHE_SECONDS = 3600
 
 INTRO = """# SAM 3 Agent
@@ -59,5 +54,5 @@ def build_app(models: Models | None = None, concurrency: int = MODEL_CONCURRENCY
         api.register(models, concurrency)  # first, so that it gets the plain endpoint names
         tab_ask.wire(ask, models, concurrency)
         tab_segment.wire(seg, models, concurrency)
-        tab_video.wire(vid, models, concurrency, ask)
+        tab_video.wire(vid, models, concurrency, ask.picker, ask.threshold)
     return app

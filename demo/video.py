@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from agent.loop import Agent, Budget
-from agent.overlay import draw_overlay
 from agent.video import answer_key_frame, follow_selection
 from demo.export import SessionFiles, safe_stem, write_png
 from demo.gpu import gpu
 from demo.inputs import clean_query, parse_phrases
 from demo.models import DemoInputError, Models
+from sam3.overlay import draw_overlay
 from sam3.video.export import TrackRecorder, write_overlay
 from sam3.video.reader import VideoError, VideoReader
 from sam3.video.tracking import track_text

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from sam3.files import write_json_file
 from sam3.image_io import ImageLoadError, load_image
 from sam3.loading import ModelLoadError, load_sam3
 from sam3.session import BoxPrompt, ImageSession, Timing
@@ -28,19 +27,10 @@ class UsageError(ValueError):
 
 
 def parse_box(text: str) -> BoxPrompt:
-    """`x0,y0,x1,y1` or `x0,y0,x1,y1,neg` (pixels of the original image)."""
-    parts = [p.strip() for p in text.split(",")]
-    negative = len(parts) == 5 and parts[4].lower() in ("neg", "negative", "0", "-")
-    if len(parts) not in (4, 5) or (len(parts) == 5 and not negative and parts[4].lower() not in ("pos", "1", "+")):
-        raise UsageError(f"--box must be x0,y0,x1,y1[,neg], got {text!r}")
     try:
-        coords = tuple(float(p) for p in parts[:4])
-    except ValueError:
-        raise UsageError(f"--box coordinates must be numbers, got {text!r}") from None
-    try:
-        return BoxPrompt(coords, positive=not negative)
+        return BoxPrompt.parse(text)
     except ValueError as exc:
-        raise UsageError(f"--box {text!r}: {exc}") from None
+        raise UsageError(f"--box: {exc}") from None
 
 
 def write_json(payload: dict, out: str | None) -> None:
@@ -49,12 +39,7 @@ def write_json(payload: dict, out: str | None) -> None:
     if out is None or out == "-":
         sys.stdout.write(text + "\n")
         return
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_json_file(payload, out)
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
@@ -112,7 +97,6 @@ def cmd_track(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from sam3.video.export import TrackRecorder, masklets_json, write_overlay, ytvis_results
-    from sam3.video.export import write_json as write_json_file
     from sam3.video.loading import load_video_sam3
     from sam3.video.reader import VideoReader
     from sam3.video.tracking import track_text

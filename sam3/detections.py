@@ -76,6 +76,31 @@ def _normalise_rle(rle: Any, index: int) -> dict:
     raise ValueError(f"RLE {index}: counts must be str, bytes or list, got {type(counts).__name__}")
 
 
+MaskSet = np.ndarray | Sequence[dict]
+
+
+def _rles(masks: MaskSet) -> list[dict]:
+    if isinstance(masks, np.ndarray):
+        if masks.ndim != 3:
+            raise ValueError(f"masks must have shape (N, H, W), got {masks.shape}")
+        if not len(masks):
+            return []
+        return mask_utils.encode(np.asfortranarray(masks.astype(np.uint8, copy=False).transpose(1, 2, 0)))
+    return [_normalise_rle(r, i) for i, r in enumerate(masks)]
+
+
+def mask_iou(a: MaskSet, b: MaskSet) -> np.ndarray:
+    """(len(a), len(b)) mask IoU of two mask sets, each (N, H, W) bool or a list of COCO RLE.
+
+    Computed on RLE by pycocotools, which skips pairs whose boxes do not overlap and works on runs, not
+    pixels: for a few hundred full-HD masks, orders of magnitude faster than dense arithmetic.
+    """
+    ra, rb = _rles(a), _rles(b)
+    if not ra or not rb:
+        return np.zeros((len(ra), len(rb)))
+    return np.asarray(mask_utils.iou(ra, rb, [0] * len(rb)), dtype=np.float64).reshape(len(ra), len(rb))
+
+
 @dataclass(eq=False, repr=False)
 class Detections:
     """N detections of one image; every field is indexed by detection along its first axis."""

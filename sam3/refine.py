@@ -90,7 +90,7 @@ class Refiner:
     """Loads the tracker next to a loaded detector; `refine` answers clicks on an `ImageSession`.
 
     facebook/sam3 ships its tracker; a detector-only checkpoint may carry one trained for it in a
-    `tracker/` folder (`python -m sam3.train.clicks`); otherwise it gets an untrained one (`trained` False).
+    `tracker/` folder (`python -m training.clicks`); otherwise it gets an untrained one (`trained` False).
     """
 
     def __init__(self, loaded: LoadedSam3):

@@ -47,6 +47,20 @@ class BoxPrompt:
         if not (x1 > x0 and y1 > y0):
             raise ValueError(f"box must have x1 > x0 and y1 > y0, got {self.box}")
 
+    @classmethod
+    def parse(cls, text: str) -> BoxPrompt:
+        """`x0,y0,x1,y1` or `x0,y0,x1,y1,neg` (pixels of the original image), as typed on a command line or a
+        page; `ValueError` with the reason otherwise."""
+        parts = [p.strip() for p in text.split(",")]
+        sign = parts[4].lower() if len(parts) == 5 else "pos"
+        if len(parts) not in (4, 5) or sign not in ("neg", "negative", "0", "-", "pos", "1", "+"):
+            raise ValueError(f"a box must be x0,y0,x1,y1[,neg], got {text!r}")
+        try:
+            coords = tuple(float(p) for p in parts[:4])
+        except ValueError:
+            raise ValueError(f"box coordinates must be numbers, got {text!r}") from None
+        return cls(coords, positive=sign in ("pos", "1", "+"))
+
 
 @dataclass
 class Timing:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-import av
 import numpy as np
 
+from sam3.video.writer import write_mp4  # noqa: F401 - re-exported: clips are written with the runtime writer
 from shapesworld.render import RENDERERS, boxes_of, draw_background, visible_masks
 from shapesworld.scene import (
     COLOURS,
@@ -28,7 +27,6 @@ from shapesworld.scene import (
 
 MIN_SECONDS, MAX_SECONDS = 2.0, 10.0
 MAX_FPS = 60
-ENCODERS = ("libx264", "mpeg4")  # first one this PyAV build can encode with wins
 _UPRIGHT = ("square", "diamond")  # turned by 45 degrees a square reads as a diamond, so these never spin
 
 
@@ -319,38 +317,3 @@ def render_video(video: VideoScene) -> RenderedVideo:
         all_masks.append(masks)
         all_boxes.append(boxes_of(masks))
     return RenderedVideo(frames=frames, ids=all_ids, masks=all_masks, boxes=all_boxes, video=video)
-
-
-def write_mp4(frames: np.ndarray, path: str | Path, fps: int) -> str:
-    """Writes (T, H, W, 3) uint8 RGB frames as H.264/yuv420p mp4 (MPEG-4 part 2 where the PyAV build
-    lacks libx264), which decord and browsers read; returns the codec used. H and W must be even."""
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
-        raise ValueError(f"frames must be non-empty (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-    h, w = frames.shape[1:3]
-    if h % 2 or w % 2:
-        raise ValueError(f"yuv420p needs an even frame size, got {w}x{h}")
-    if int(fps) != fps or fps < 1:
-        raise ValueError(f"fps must be a positive whole number, got {fps}")
-    codec = _encoder()
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=int(fps))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        if codec == "libx264":
-            stream.options = {"crf": "18"}
-        else:
-            stream.bit_rate = 8_000_000  # the mpeg4 default (~200 kb/s) smears small shapes
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return codec
-
-
-def _encoder() -> str:
-    for name in ENCODERS:
-        try:
-            av.codec.Codec(name, "w")
-        except Exception:  # PyAV raises its own not-found error types, which differ across versions
-            continue
-        return name
-    raise RuntimeError(f"none of the encoders {ENCODERS} is available in this PyAV build")

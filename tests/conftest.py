@@ -11,9 +11,9 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from sam3.build import new_model, save_checkpoint  # noqa: E402
-from sam3.configs import TINY  # noqa: E402
 from shapesworld.phrases import vocabulary  # noqa: E402
+from training.build import new_model, save_checkpoint  # noqa: E402
+from training.configs import TINY  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +33,8 @@ def loaded_tiny(tiny_checkpoint):
 @pytest.fixture(scope="session")
 def tiny_video_checkpoint(tmp_path_factory) -> str:
     """A random-initialised SAM 3 video model (detector + tracker) that loads as every SAM 3 class."""
-    from sam3.video.config import tiny_video_config
-    from sam3.video.loading import new_video_model, save_video_checkpoint
+    from training.build import new_video_model, save_video_checkpoint
+    from training.configs import tiny_video_config
 
     config = tiny_video_config(score_threshold_detection=0.2, new_det_thresh=0.25, max_num_objects=3)
     model, processor = new_video_model(config, vocabulary(), seed=0)

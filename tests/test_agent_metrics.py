@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from agent.datasets import load_reasonseg, load_refcoco
-from agent.metrics import ReferringScores
+from benchmarks.datasets import load_reasonseg, load_refcoco
+from benchmarks.referring_metrics import ReferringScores
 
 
 def test_giou_and_ciou():

@@ -13,14 +13,14 @@ import pytest
 from PIL import Image
 
 from agent.loop import Agent, run_to_end
-from agent.metrics import union_mask
 from benchmarks.agent_referring import shapes_samples
+from benchmarks.referring_metrics import union_mask
+from benchmarks.shapes_metrics import evaluate
+from benchmarks.tracking_metrics import tracking_scores
 from benchmarks.video_tracking import truth_for
 from demo.ui import load_examples
-from sam3.evaluate import evaluate
 from sam3.loading import BUNDLED_DIR
 from sam3.session import Segmenter
-from sam3.video.evaluate import tracking_scores
 from shapesworld import generate
 from shapesworld.video import render_video, sample_video
 from tests.threads import torch_threads
@@ -44,7 +44,7 @@ TILE_RECALL_GAIN, TILE_F1_GAIN, TILE_IOU_GAIN = 0.10, 0.05, 0.03
 CLOSER_RECALL_GAIN, CLOSER_F1_GAIN = 0.08, 0.04
 TEXT_TRACK_IOU_BAR = 0.88
 EXAMPLE_IOU_BAR = 0.85
-# The point decoder (`tracker/`, 7,000 steps of `python -m sam3.train.clicks`) on the 53 shapes of these scenes:
+# The point decoder (`tracker/`, 7,000 steps of `python -m training.clicks`) on the 53 shapes of these scenes:
 # one click at a shape's deepest pixel, full-resolution mask IoU 0.800; its exact box 0.762 (an untrained
 # decoder: 0.016 on `benchmarks.click_refine`).
 CLICK_IOU_BAR, BOX_IOU_BAR = 0.72, 0.68
@@ -137,7 +137,7 @@ KNOWN_MISSES = {  # strict: a checkpoint that answers one of these fails here un
 )
 def test_the_app_examples_are_answered_right(segmenter, example):
     """What a visitor tries first: the example's answer is the one its exact masks give."""
-    from demo.make_examples import HEIGHT, MAX_SHAPES, WIDTH, oracle_answer
+    from shapesworld.make_examples import HEIGHT, MAX_SHAPES, WIDTH, oracle_answer
 
     scene = generate(example["seed"], renderer="pil", width=WIDTH, height=HEIGHT, max_shapes=MAX_SHAPES,
                      effects=False)
@@ -150,10 +150,11 @@ def test_the_app_examples_are_answered_right(segmenter, example):
 
 
 def test_a_click_picks_the_shape_it_lands_on(segmenter, scenes):
-    """The bundled point decoder (`tracker/`, `python -m sam3.train.clicks`) on the detector's cached encoding."""
-    from benchmarks.click_refine import MIN_PIXELS, iou
+    """The bundled point decoder (`tracker/`, `python -m training.clicks`) on the detector's cached encoding."""
+    from benchmarks.click_refine import MIN_PIXELS
+    from sam3.detections import mask_iou
     from sam3.refine import Click, Refiner
-    from sam3.train.clicks import interior_point
+    from training.clicks import interior_point
 
     refiner = Refiner(segmenter.loaded)
     assert refiner.trained and refiner.shares_backbone
@@ -163,8 +164,8 @@ def test_a_click_picks_the_shape_it_lands_on(segmenter, scenes):
         for truth, box in zip(scene.masks, scene.boxes):
             if truth.sum() >= MIN_PIXELS:
                 x, y = interior_point(truth)
-                clicks.append(iou(refiner.refine(session, [Click(x + 0.5, y + 0.5)]).masks[0], truth))
-                boxes.append(iou(refiner.refine(session, box=tuple(map(float, box))).masks[0], truth))
+                clicks.append(mask_iou(refiner.refine(session, [Click(x + 0.5, y + 0.5)]).masks, truth[None])[0, 0])
+                boxes.append(mask_iou(refiner.refine(session, box=tuple(map(float, box))).masks, truth[None])[0, 0])
     assert np.mean(clicks) >= CLICK_IOU_BAR and np.mean(boxes) >= BOX_IOU_BAR, (np.mean(clicks), np.mean(boxes))
 
 

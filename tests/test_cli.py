@@ -109,7 +109,7 @@ def _write(tmp_path, name, data: bytes):
         ("tiny", "too small"),
         ("empty_prompt", "must not be empty"),
         ("no_prompt", "at least one --prompt or --box"),
-        ("bad_box", "--box must be"),
+        ("bad_box", "--box: a box must be"),
         ("inverted_box", "x1 > x0"),
         ("outside_box", "outside"),
         ("bad_threshold", "--threshold"),

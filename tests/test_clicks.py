@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 
 from sam3.refine import TRACKER_FOLDER, Click, Refiner, tracker_for
 from sam3.session import ImageSession
-from sam3.train.clicks import (
+from shapesworld import generate
+from training.clicks import (
     ClickConfig,
     add_corrections,
     export,
@@ -25,7 +26,6 @@ from sam3.train.clicks import (
     train,
     trainable,
 )
-from shapesworld import generate
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,7 @@ def test_a_checkpoint_calibrated_looking_closer_looks_closer_by_default(tiny_che
     import shutil
 
     from sam3.loading import load_sam3
-    from sam3.train.export import set_score_threshold
+    from training.export import set_score_threshold
 
     plain = load_sam3(tiny_checkpoint, device="cpu")
     assert not plain.look_closer  # facebook/sam3's 0.5 was not calibrated with it

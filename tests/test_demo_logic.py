@@ -141,7 +141,7 @@ def test_run_ask_streams_and_toggles(models):
 
 
 def test_examples_are_answerable_and_reproducible():
-    from demo.make_examples import SPECS, oracle_answer
+    from shapesworld.make_examples import SPECS, oracle_answer
     from shapesworld.scene import generate
 
     entries = load_examples()
@@ -173,7 +173,7 @@ def test_threshold_controls_start_at_the_checkpoints_calibrated_threshold(tiny_c
 
     from demo.segment import segment_json
     from demo.ui import build_app
-    from sam3.train.export import set_score_threshold
+    from training.export import set_score_threshold
 
     calibrated = tmp_path / "calibrated"
     shutil.copytree(tiny_checkpoint, calibrated)

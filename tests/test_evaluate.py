@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sam3.evaluate import evaluate, sweep
+from benchmarks.shapes_metrics import evaluate, sweep
 from sam3.session import Segmenter
 from shapesworld import generate
 
@@ -44,7 +44,7 @@ def test_the_breakdown_accounts_for_every_instance_and_detection():
 
     from benchmarks.shapes_breakdown import breakdown
     from benchmarks.shapes_eval import SIDES, scenes
-    from sam3.evaluate import evaluate, simple_phrases
+    from benchmarks.shapes_metrics import evaluate, simple_phrases
     from sam3.session import Segmenter
 
     segmenter = Segmenter.load("bundled", device="cpu")

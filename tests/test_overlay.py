@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.overlay import colour, crop_grid, draw_overlay
 from sam3.detections import Detections, boxes_from_masks
+from sam3.overlay import colour, crop_grid, draw_overlay
 
 
 def discs(centres, radius, size=(120, 160)):

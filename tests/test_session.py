@@ -83,7 +83,7 @@ def test_the_default_threshold_is_the_one_the_checkpoint_declares(tiny_checkpoin
     import shutil
 
     from sam3.loading import load_sam3
-    from sam3.train.export import set_score_threshold
+    from training.export import set_score_threshold
 
     everything = ImageSession(loaded_tiny, photo).segment("star", threshold=0.0, nms_iou=None, dedupe_overlap=None)
     cut = float(np.median(everything.scores))
@@ -108,7 +108,7 @@ def test_the_default_mask_threshold_is_the_one_the_checkpoint_declares(tiny_chec
     import shutil
 
     from sam3.loading import load_sam3
-    from sam3.train.export import set_score_threshold
+    from training.export import set_score_threshold
 
     assert loaded_tiny.mask_threshold == 0.5
     calibrated = tmp_path / "calibrated"

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from sam3.configs import TINY
-from sam3.train.losses import LossWeights, RowTarget, Sam3Criterion
-from sam3.train.matcher import hungarian, one_to_many
-from sam3.train.outputs import LayerOutputs, forward_all_layers
+from training.configs import TINY
+from training.losses import LossWeights, RowTarget, Sam3Criterion
+from training.matcher import hungarian, one_to_many
+from training.outputs import LayerOutputs, forward_all_layers
 
 BIG = 12.0
 
@@ -119,10 +119,10 @@ def test_forward_all_layers_matches_the_model(loaded_tiny, photo):
 
 
 def test_training_steps_reduce_the_loss_on_a_fixed_batch():
-    from sam3.build import new_model
-    from sam3.train.data import make_batch
-    from sam3.train.loop import batch_loss
     from shapesworld.phrases import vocabulary
+    from training.build import new_model
+    from training.data import make_batch
+    from training.loop import batch_loss
 
     torch.manual_seed(0)
     model, processor = new_model(TINY, vocabulary())
@@ -142,7 +142,7 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch():
 
 def tiny_run(out_dir, **overrides):
     """A training config small enough for a test: 2 images x 2 phrases of 64-80 px, a 64 px TINY model."""
-    from sam3.train.loop import TrainConfig
+    from training.loop import TrainConfig
 
     return TrainConfig(
         out_dir=str(out_dir),
@@ -157,7 +157,7 @@ def tiny_run(out_dir, **overrides):
 def test_train_loop_saves_loadable_checkpoints_and_resumes(tmp_path):
     from transformers import Sam3Model, Sam3Processor
 
-    from sam3.train.loop import train
+    from training.loop import train
 
     cfg = tiny_run(tmp_path / "run", steps=3, eval_every=3, save_every=2, eval_images=8, warmup=2)
     ckpt = train(cfg)
@@ -184,10 +184,10 @@ def _word_features(model, processor, words):
 
 def test_spread_word_embeddings_make_words_distinct_at_initialisation():
     """At the default init every word is ~5% of the text encoder's output; spread, they are far apart."""
-    from sam3.build import new_model
-    from sam3.configs import SHAPES
-    from sam3.train.loop import spread_word_embeddings
     from shapesworld.phrases import vocabulary
+    from training.build import new_model
+    from training.configs import SHAPES
+    from training.loop import spread_word_embeddings
 
     model, processor = new_model(SHAPES, vocabulary(), seed=0)
     words = ["circle", "square", "triangle", "star", "red", "blue"]
@@ -202,7 +202,7 @@ def test_spread_word_embeddings_make_words_distinct_at_initialisation():
 def test_a_frozen_text_encoder_stays_put_while_the_text_projection_trains(tmp_path):
     from transformers import Sam3Model
 
-    from sam3.train.loop import train
+    from training.loop import train
 
     cfg = tiny_run(tmp_path / "run", steps=2, eval_every=100, eval_images=4, warmup=1, lr=1e-2)
     start = train(replace(cfg, steps=1, out_dir=str(tmp_path / "start")))
@@ -218,7 +218,7 @@ def test_a_frozen_text_encoder_stays_put_while_the_text_projection_trains(tmp_pa
 
 @pytest.mark.parametrize("step, expected", [(0, 0.5 / 300), (299, 0.5), (20_000, 0.05 * 0.5)])
 def test_learning_rate_schedule(step, expected):
-    from sam3.train.loop import TrainConfig, lr_at
+    from training.loop import TrainConfig, lr_at
 
     assert lr_at(step, TrainConfig(lr=0.5)) == pytest.approx(expected, rel=1e-3)
 
@@ -232,8 +232,8 @@ def test_sigterm_saves_and_stops(tmp_path):
 
     code = (
         "from dataclasses import replace\n"
-        "from sam3.configs import TINY\n"
-        "from sam3.train.loop import TrainConfig, train\n"
+        "from training.configs import TINY\n"
+        "from training.loop import TrainConfig, train\n"
         f"cfg = TrainConfig(out_dir={str(tmp_path / 'run')!r}, steps=10_000, images_per_batch=1, phrases_per_image=1,"
         " eval_every=10_000, save_every=10_000, side_range=(64, 64), size=replace(TINY, image_size=64), warmup=1)\n"
         "train(cfg)\n"
@@ -253,7 +253,7 @@ def test_sigterm_saves_and_stops(tmp_path):
 
 def test_worker_processes_draw_the_batches_the_loop_would_draw(tmp_path):
     """Batches are a function of (seed, step): drawn ahead in worker processes, the run is the same run."""
-    from sam3.train.loop import train
+    from training.loop import train
 
     logs = []
     for workers in (0, 2):
@@ -264,16 +264,16 @@ def test_worker_processes_draw_the_batches_the_loop_would_draw(tmp_path):
 
 
 def test_time_limit_saves_and_stops(tmp_path):
-    from sam3.train.loop import train
+    from training.loop import train
 
     ckpt = train(tiny_run(tmp_path / "run", steps=50, save_every=10_000, eval_every=10_000, time_limit_min=0.0))
     assert json.loads((ckpt / "trainer_state.json").read_text())["step"] == 1
 
 
 def test_kind_maps_label_every_pixel_with_its_shape_kind():
-    from sam3.train.data import resize_masks
-    from sam3.train.kind_head import KINDS, kind_map
     from shapesworld import generate
+    from training.data import resize_masks
+    from training.kind_head import KINDS, kind_map
 
     scene = generate(11, width=160, height=120)
     masks = resize_masks(scene.masks, 40)
@@ -288,11 +288,11 @@ def test_kind_maps_label_every_pixel_with_its_shape_kind():
 
 def test_the_kind_head_teaches_the_backbone_shape_kinds():
     """On one fixed batch the auxiliary loss falls and the kind read from the features gets better."""
-    from sam3.build import new_model
-    from sam3.train.data import make_batch
-    from sam3.train.kind_head import KindHead
-    from sam3.train.loop import batch_loss
     from shapesworld.phrases import vocabulary
+    from training.build import new_model
+    from training.data import make_batch
+    from training.kind_head import KindHead
+    from training.loop import batch_loss
 
     torch.manual_seed(0)
     model, processor = new_model(TINY, vocabulary())
@@ -316,7 +316,7 @@ def test_an_input_enlarged_by_a_ratio_sees_the_area_downsampled_image(tiny_check
     """1.5 times the side (64 -> 96 px, patch 8 -> 12): exact on the image area-downsampled back."""
     from transformers import Sam3Model
 
-    from sam3.train.enlarge_input import area_matrix, enlarge_input
+    from training.enlarge_input import area_matrix, enlarge_input
 
     big = enlarge_input(tiny_checkpoint, tmp_path / "big", factor=1.5)
     small_model, big_model = Sam3Model.from_pretrained(tiny_checkpoint).eval(), Sam3Model.from_pretrained(big).eval()
@@ -339,8 +339,8 @@ def test_an_enlarged_input_sees_what_the_old_model_saw_and_training_resumes(tmp_
     from safetensors.torch import load_file
     from transformers import Sam3Model, Sam3Processor
 
-    from sam3.train.enlarge_input import PATCH_WEIGHT, enlarge_input
-    from sam3.train.loop import train
+    from training.enlarge_input import PATCH_WEIGHT, enlarge_input
+    from training.loop import train
 
     ckpt = train(tiny_run(tmp_path / "run", steps=2, eval_every=100, save_every=100, warmup=1))
     big = enlarge_input(ckpt, tmp_path / "big" / "checkpoint", factor=2)
@@ -377,8 +377,8 @@ def test_a_deepened_backbone_computes_what_the_old_one_did_and_training_resumes(
     from safetensors.torch import load_file
     from transformers import Sam3Model
 
-    from sam3.train.deepen import LAYERS, _optimizer_order, deepen, layer_plan
-    from sam3.train.loop import train
+    from training.deepen import LAYERS, _optimizer_order, deepen, layer_plan
+    from training.loop import train
 
     assert layer_plan(4, 8) == [(0, True), (1, True), (2, True)] + [(2, False)] * 4 + [(3, True)]
     with pytest.raises(ValueError, match="more than"):
@@ -421,9 +421,9 @@ def test_snapshots_average_into_a_model_that_loads_and_exports(tmp_path):
     from safetensors.torch import load_file
     from transformers import Sam3Model
 
-    from sam3.train.average import average_checkpoints
-    from sam3.train.export import export
-    from sam3.train.loop import train
+    from training.average import average_checkpoints
+    from training.export import export
+    from training.loop import train
 
     cfg = tiny_run(tmp_path / "run", steps=4, eval_every=100, save_every=3, snapshot_every=2, warmup=1, kind_loss=1.0)
     train(cfg)
@@ -447,9 +447,9 @@ def test_snapshots_average_into_a_model_that_loads_and_exports(tmp_path):
 
 
 def test_averaging_refuses_what_cannot_be_averaged(tmp_path):
-    from sam3.train.average import average_checkpoints
-    from sam3.train.deepen import deepen
-    from sam3.train.loop import train
+    from training.average import average_checkpoints
+    from training.deepen import deepen
+    from training.loop import train
 
     ckpt = train(tiny_run(tmp_path / "run", steps=1, eval_every=100, save_every=100, warmup=1, kind_loss=0.0))
     with pytest.raises(ValueError, match="at least two"):

@@ -17,9 +17,8 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
-from sam3.build import new_model, save_checkpoint
 from sam3.detections import Detections, boxes_from_masks
-from sam3.video.config import TINY_VIDEO, tracker_incompatibility
+from sam3.video.config import tracker_incompatibility
 from sam3.video.export import TrackRecorder, masklets_json, write_overlay, ytvis_results
 from sam3.video.loading import (
     load_tracker_video,
@@ -41,6 +40,8 @@ from sam3.video.tracking import AssociationTracker, PromptTracker, TextTracker, 
 from shapesworld.phrases import vocabulary
 from shapesworld.video import render_video, sample_video, write_mp4
 from tests.threads import torch_threads
+from training.build import new_model, save_checkpoint
+from training.configs import TINY_VIDEO
 
 PROMPTS = ["red circle", "blue square"]
 
@@ -504,7 +505,7 @@ def test_exports_masklets_ytvis_and_overlay(loaded_video, shapes_clip, tmp_path)
 
 
 def test_overlay_writer_pads_odd_sizes(tmp_path):
-    from sam3.video.export import Mp4Writer
+    from sam3.video.writer import Mp4Writer
 
     frames = np.random.default_rng(0).integers(0, 255, (3, 25, 33, 3), dtype=np.uint8)
     with Mp4Writer(tmp_path / "odd.mp4", 7.5, 33, 25) as writer:

@@ -11,13 +11,13 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from sam3.cli import main
-from sam3.video.config import tiny_video_config
-from sam3.video.loading import new_video_model, save_video_checkpoint
 from sam3.video.reader import VideoReader
 from shapesworld.phrases import vocabulary
 from shapesworld.video import render_video, sample_video, write_mp4
 from tests.test_video import make_bad_video
 from tests.threads import torch_threads
+from training.build import new_video_model, save_video_checkpoint
+from training.configs import tiny_video_config
 
 
 @pytest.fixture(scope="module", autouse=True)

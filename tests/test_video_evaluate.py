@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sam3.video.evaluate import tracking_scores
+from benchmarks.tracking_metrics import tracking_scores
 from sam3.video.results import FrameResult
 
 

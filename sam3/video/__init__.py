@@ -1,6 +1,6 @@
 """Video: SAM 3 text-prompted detect-and-track, and click/box/mask tracking, with bounded memory."""
 
-from sam3.video.config import tiny_video_config, video_config
+from sam3.video.config import video_config
 from sam3.video.loading import LoadedTrackerVideo, LoadedVideoSam3, load_tracker_video, load_video_sam3
 from sam3.video.reader import VideoError, VideoInfo, VideoReader, probe
 from sam3.video.results import FrameResult
@@ -19,7 +19,6 @@ __all__ = [
     "load_tracker_video",
     "load_video_sam3",
     "probe",
-    "tiny_video_config",
     "track_from_masks",
     "track_text",
     "video_config",

@@ -16,29 +16,9 @@ from __future__ import annotations
 
 from transformers import Sam3Config, Sam3VideoConfig
 
-from sam3.configs import Sam3Size, sam3_config
-
 MEMORY_CHANNELS = 64  # fixed by Sam3TrackerVideoMemoryAttentionLayer (kv_in_dim=64)
 MIN_TRACKER_HIDDEN = 128
 
-# A detector that can host a tracker: ShapesWorld-sized input, hidden 128 (the smallest legal).
-TINY_VIDEO = Sam3Size(
-    image_size=64,
-    patch_size=8,
-    vit_hidden=32,
-    vit_layers=1,
-    vit_heads=2,
-    hidden=128,
-    heads=2,
-    text_hidden=32,
-    text_layers=1,
-    vocab_size=600,
-    detr_encoder_layers=1,
-    detr_decoder_layers=1,
-    geometry_layers=1,
-    num_queries=4,
-    ffn_ratio=1,
-)
 
 
 def tracker_incompatibility(detector: Sam3Config) -> str | None:
@@ -107,11 +87,3 @@ def video_config(detector: Sam3Config, *, small_tracker: bool = False, **video_k
         tracker_config=tracker_config_for(detector, small=small_tracker),
         **kwargs,
     )
-
-
-def tiny_video_config(size: Sam3Size = TINY_VIDEO, **video_kwargs) -> Sam3VideoConfig:
-    """A few-million-parameter `Sam3VideoConfig` for tests: random weights run a frame in well
-    under a second on a CPU. Random detectors score about 0.2-0.3, so tests lower
-    `score_threshold_detection`/`new_det_thresh`, and cap `max_num_objects`."""
-    defaults = {"hotstart_delay": 0, "max_num_objects": 3}
-    return video_config(sam3_config(size), small_tracker=True, **{**defaults, **video_kwargs})

@@ -19,20 +19,15 @@ Formats (all masks are COCO compressed RLE at the video's full resolution, `coun
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from fractions import Fraction
-from pathlib import Path
 
-import av
 import numpy as np
 
-from agent.overlay import draw_overlay
+from sam3.overlay import draw_overlay
 from sam3.video.reader import VideoReader
 from sam3.video.results import FrameResult
-from shapesworld.video import ENCODERS
+from sam3.video.writer import Mp4Writer
 
 _DECIMALS = 4
 
@@ -123,73 +118,6 @@ def ytvis_results(
             {"video_id": video_id, "category_id": category, "score": o["score"], "segmentations": segs}
         )
     return out
-
-
-def write_json(payload, path: str | os.PathLike) -> Path:
-    """Atomically (temp file + rename), so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _encoder() -> str:
-    for name in ENCODERS:
-        try:
-            av.codec.Codec(name, "w")
-        except Exception:  # PyAV's not-found error types differ across versions
-            continue
-        return name
-    raise RuntimeError(f"none of the encoders {ENCODERS} is available in this PyAV build")
-
-
-class Mp4Writer:
-    """Frames appended one at a time (yuv420p needs even sides: odd ones are padded by one pixel)."""
-
-    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int):
-        self.path = str(path)
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.width, self.height = width, height
-        self.codec = _encoder()
-        self._container = av.open(self.path, mode="w")
-        rate = Fraction(fps).limit_denominator(1001)
-        self._stream = self._container.add_stream(self.codec, rate=rate)
-        self._stream.width, self._stream.height = width + width % 2, height + height % 2
-        self._stream.pix_fmt = "yuv420p"
-        if self.codec == "libx264":
-            self._stream.options = {"crf": "18"}
-        else:
-            self._stream.bit_rate = 8_000_000
-
-    def write(self, frame: np.ndarray) -> None:
-        if frame.shape[:2] != (self.height, self.width):
-            raise ValueError(
-                f"frame is {frame.shape[1]}x{frame.shape[0]}, the writer {self.width}x{self.height}"
-            )
-        if self.width % 2 or self.height % 2:
-            frame = np.pad(frame, ((0, self.height % 2), (0, self.width % 2), (0, 0)), mode="edge")
-        self._container.mux(
-            self._stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24"))
-        )
-
-    def close(self) -> None:
-        if self._container is not None:
-            self._container.mux(self._stream.encode())
-            self._container.close()
-            self._container = None
-
-    def __enter__(self) -> Mp4Writer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def draw_frame(image: np.ndarray, result: FrameResult | None, alpha: float = 0.45) -> np.ndarray:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from transformers import (
@@ -261,23 +260,3 @@ def load_tracker_video(
         note=None if trained else random_tracker_note(src.path),
         fallback_reason=src.fallback_reason,
     )
-
-
-def save_video_checkpoint(model: Sam3VideoModel, processor: Sam3Processor, directory: str | Path) -> Path:
-    """Writes a `facebook/sam3`-layout checkpoint (config, safetensors, processor, tokenizer)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory, safe_serialization=True)
-    processor.save_pretrained(directory)
-    return directory
-
-
-def new_video_model(config=None, words=(), seed: int = 0) -> tuple[Sam3VideoModel, Sam3Processor]:
-    """A randomly initialised `Sam3VideoModel` (default: `tiny_video_config()`) and its processor."""
-    from sam3.build import new_processor
-    from sam3.video.config import tiny_video_config
-
-    config = config or tiny_video_config()
-    processor = new_processor(config.detector_config.vision_config.backbone_config.image_size, words)
-    torch.manual_seed(seed)
-    return Sam3VideoModel(config).eval(), processor

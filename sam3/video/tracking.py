@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
-from pycocotools import mask as mask_utils
 from scipy.optimize import linear_sum_assignment
 
+from sam3.detections import mask_iou
 from sam3.loading import LoadedSam3
 from sam3.video.loading import LoadedTrackerVideo, LoadedVideoSam3, load_tracker_video, load_video_sam3
 from sam3.video.reader import VideoReader
@@ -317,9 +317,7 @@ class AssociationTracker:
             rows = [i for i, p in enumerate(det.phrases) if p == phrase]
             live = [t for t in self.tracks.values() if t.phrase == phrase]
             if rows and live:
-                enc = [{"size": rles[i]["size"], "counts": rles[i]["counts"].encode()} for i in rows]
-                prev = [{"size": t.rle["size"], "counts": t.rle["counts"].encode()} for t in live]
-                iou = mask_utils.iou(enc, prev, [0] * len(prev))
+                iou = mask_iou([rles[i] for i in rows], [t.rle for t in live])
                 r, c = linear_sum_assignment(-iou)
                 for a, b in zip(r, c, strict=True):
                     if iou[a, b] >= self.min_iou:

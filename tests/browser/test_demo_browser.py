@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from agent.overlay import colour
+from sam3.overlay import colour
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

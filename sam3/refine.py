@@ -3,12 +3,12 @@
 SAM 3's detector and tracker share one ViT backbone and differ only in their FPN necks, so a
 refinement reuses the image session's backbone output: only the tracker's neck and its light
 prompt/mask decoders run per click. The tracker's backbone module is the detector's (one copy
-of the weights in memory).
+of the weights in memory), and nothing here ever changes it: the cached output goes through the
+tracker's neck directly, so refinements and other visitors' encodings can run at the same time.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import Sam3Config, Sam3Model, Sam3TrackerConfig, Sam3TrackerModel, Sam3TrackerProcessor
-from transformers.modeling_outputs import BaseModelOutput
 
 from sam3.detections import Detections, boxes_from_masks
 from sam3.loading import LoadedSam3
@@ -37,16 +36,25 @@ class Click:
     positive: bool = True
 
 
-@contextlib.contextmanager
-def _backbone_output(tracker: Sam3TrackerModel, last_hidden_state: torch.Tensor):
-    """Makes the tracker's backbone return a cached output, so the library's own code runs the rest."""
-    backbone = tracker.vision_encoder.backbone
-    original = backbone.forward
-    backbone.forward = lambda *args, **kwargs: BaseModelOutput(last_hidden_state=last_hidden_state)
-    try:
-        yield
-    finally:
-        backbone.forward = original
+def embeddings_from_backbone(tracker: Sam3TrackerModel, last_hidden_state: torch.Tensor) -> list[torch.Tensor]:
+    """`tracker.get_image_embeddings` from an already computed backbone output (batch, tokens, channels).
+
+    The same steps as the library's `get_image_features` + `get_image_embeddings` after the backbone (the
+    tracker's FPN neck, the mask decoder's two high-resolution projections, the no-memory embedding), so a
+    cached encoding serves clicks without running, or patching, the shared backbone.
+    """
+    batch, tokens, channels = last_hidden_state.shape
+    side = int(round(tokens**0.5))
+    spatial = last_hidden_state.view(batch, side, side, channels).permute(0, 3, 1, 2)
+    feature_maps, _ = tracker.vision_encoder.neck(spatial)
+    feature_maps = list(feature_maps)
+    feature_maps[0] = tracker.mask_decoder.conv_s0(feature_maps[0])
+    feature_maps[1] = tracker.mask_decoder.conv_s1(feature_maps[1])
+    feature_maps = [f.flatten(2).permute(2, 0, 1) for f in feature_maps]
+    feature_maps[-1] = feature_maps[-1] + tracker.no_memory_embedding
+    return [
+        f.permute(1, 2, 0).view(batch, -1, *size) for f, size in zip(feature_maps, tracker.backbone_feature_sizes)
+    ]
 
 
 def tracker_config_for(detector: Sam3Config) -> Sam3TrackerConfig:
@@ -123,14 +131,12 @@ class Refiner:
     def _embeddings(self, session: ImageSession) -> list[torch.Tensor]:
         with self._lock:
             if session.key not in self._cache:
-                pixels = self.processor(images=session.image, return_tensors="pt").pixel_values
-                pixels = pixels.to(self.loaded.device, self.loaded.dtype)
                 with torch.inference_mode():
                     if self.shares_backbone:
-                        with _backbone_output(self.tracker, session.vision().last_hidden_state):
-                            emb = self.tracker.get_image_embeddings(pixels)
+                        emb = embeddings_from_backbone(self.tracker, session.vision().last_hidden_state)
                     else:
-                        emb = self.tracker.get_image_embeddings(pixels)
+                        pixels = self.processor(images=session.image, return_tensors="pt").pixel_values
+                        emb = self.tracker.get_image_embeddings(pixels.to(self.loaded.device, self.loaded.dtype))
                 self._cache = {session.key: emb}  # one image at a time: a person refines the image they see
             return self._cache[session.key]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -59,3 +61,33 @@ def test_cached_path_equals_the_trackers_own_encoding(refiner, session):
 def test_bad_refinement_input(refiner, session, clicks, box, message):
     with pytest.raises(ValueError, match=message):
         refiner.refine(session, clicks, box)
+
+
+def test_refining_while_others_encode_never_mixes_images(refiner, loaded_tiny):
+    """Clicks on images A and B while other visitors' images are encoded: every encoding and every refined
+    mask is exactly what it is alone (the shared backbone is never swapped or patched)."""
+    rng = np.random.default_rng(5)
+    images = [Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)) for _ in range(4)]
+    clicks = [Click(20, 30)]
+    alone_refined = [refiner.refine(ImageSession(loaded_tiny, im), clicks).masks for im in images[:2]]
+    alone_features = [ImageSession(loaded_tiny, im).vision().last_hidden_state.clone() for im in images[2:]]
+    bad: list[str] = []
+
+    def refine_loop():
+        for i in range(40):  # alternating images: the refiner computes embeddings every time
+            det = refiner.refine(ImageSession(loaded_tiny, images[i % 2]), clicks)
+            if not np.array_equal(det.masks, alone_refined[i % 2]):
+                bad.append(f"refined mask of image {i % 2} changed")
+
+    def encode_loop(k: int):
+        for _ in range(40):
+            features = ImageSession(loaded_tiny, images[k + 2]).vision().last_hidden_state
+            if not torch.equal(features, alone_features[k]):
+                bad.append(f"image {k + 2} got other features")
+
+    threads = [threading.Thread(target=refine_loop), *(threading.Thread(target=encode_loop, args=(k,)) for k in (0, 1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad, f"{len(bad)} mixed results, e.g. {bad[:3]}"

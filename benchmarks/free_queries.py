@@ -5,7 +5,7 @@ Sets of queries written the way people type them (not by the generator's templat
 
     {"scenes": {"<id>": {"width": 640, "height": 480, "background": [r, g, b], "renderer": "pil",
                          "shapes": [{"kind": "star", "colour": "purple", "x": 120, "y": 200,
-                                     "radius": 40, "angle": 0}, ...]}},
+                                     "radius": 40, "angle": 0}, ...]}},   # optional "aspect" for diamonds
      "queries": [{"id": "q001", "scene": "<id>", "query": "the purple star", "category": "paraphrase",
                   "answer": [0], "count": null, "yes": null, "note": ""}, ...]}
 
@@ -27,6 +27,7 @@ from shapesworld.render import RenderedScene, render
 from shapesworld.scene import COLOURS, SHAPES, Background, Scene, Shape
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+DIAMOND_ASPECT = 0.65  # the middle of the range ShapesWorld draws (0.55-0.75): a diamond, not a turned square
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ def _shape(spec: dict) -> Shape:
         radius=float(spec["radius"]),
         angle=float(spec.get("angle", 0.0)),
         rgb=COLOURS[colour],
+        aspect=float(spec.get("aspect", DIAMOND_ASPECT)),  # width/height of a diamond, as ShapesWorld draws them
     )
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from agent.events import FinalEvent, Notice, Thought, ToolCallEvent, ToolResultEvent
-from agent.llm import LLMError, make_backend
+from agent.llm import LLMError, make_backend, owner_credentials
 from agent.loop import Agent, Budget, run_record
 from sam3.cli import UsageError, run_cli, write_json
 from sam3.image_io import load_image
@@ -52,7 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _make_agent(args: argparse.Namespace) -> Agent:
-    llm = None if args.llm == "spatial" else make_backend(args.llm)
+    llm = None if args.llm == "spatial" else make_backend(args.llm, **owner_credentials(args.llm))
     return Agent(
         llm=llm,
         spatial=args.llm == "spatial" or not args.no_fast_path,

@@ -7,6 +7,7 @@ SDKs are imported lazily, so the app starts without any of them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -74,6 +75,17 @@ class ChatModel(Protocol):
 
 def as_pil(image: Image.Image | np.ndarray) -> Image.Image:
     return image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+
+
+def owner_credentials(spec: str) -> dict:
+    """The credentials of whoever runs this process, for a backend they chose themselves (the CLI, the
+    app's owner-configured backends): `$OPENAI_API_KEY` for a server, `$HF_TOKEN` for a Hub model. Never
+    for a URL or model id a visitor typed."""
+    if spec.startswith("openai:"):
+        return {"api_key": os.environ.get("OPENAI_API_KEY") or None}
+    if spec.startswith("transformers:"):
+        return {"token": os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None}
+    return {}
 
 
 def make_backend(spec: str, **kwargs) -> ChatModel:

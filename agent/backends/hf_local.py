@@ -41,10 +41,6 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _hub_token() -> str | None:
-    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-
-
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -72,6 +68,8 @@ class TransformersVLM:
         device is CUDA and bitsandbytes is installed, and the checkpoint is not already quantized.
     dtype: default bf16 on CUDA, fp32 on CPU.
     max_image_side: images are downscaled so that their longer side is at most this many pixels.
+    token: the Hub token to download with; None downloads anonymously. Pass the owner's (`agent.llm.owner_credentials`)
+        only for a model the process's owner chose, never for an id a visitor typed (private and gated repos would open).
     Calls to `generate` are serialised (one model, one generation at a time).
     """
 
@@ -83,6 +81,7 @@ class TransformersVLM:
         dtype: str | torch.dtype | None = None,
         trust_remote_code: bool = False,
         max_image_side: int = 1024,
+        token: str | None = None,
     ):
         if quantize not in ("4bit", "auto", None):
             raise ValueError(f"quantize must be '4bit', 'auto' or None, got {quantize!r}")
@@ -95,6 +94,7 @@ class TransformersVLM:
         self.requested_dtype = dtype
         self.trust_remote_code = trust_remote_code
         self.max_image_side = max_image_side
+        self._token = token
         self._model = None
         self._processor = None
         self._device: torch.device | None = None
@@ -182,7 +182,7 @@ class TransformersVLM:
         common = {
             "local_files_only": local_only,
             "trust_remote_code": self.trust_remote_code,
-            "token": None if local_only else _hub_token(),
+            "token": self._token if self._token and not local_only else False,
         }
         start = time.monotonic()
         try:

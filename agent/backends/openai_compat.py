@@ -4,11 +4,14 @@ Plain `httpx`, no SDK. `base_url` is the URL that ends right before `/chat/compl
 `/v1`: `http://host:8000/v1` for vLLM, `https://api.openai.com/v1` (a trailing `/chat/completions` is
 tolerated and dropped; nothing is appended). Images go inline as `data:image/jpeg;base64,...` parts,
 downscaled to `max_image_side`. Connection errors, timeouts, 429 and 5xx are retried with exponential
-backoff and jitter (a `Retry-After` header is honoured); other 4xx fail at once with the server's
-message. The per-call `timeout` bounds the whole call, retries and waits included.
+backoff and jitter (a `Retry-After` header is honoured); other 4xx fail at once. The per-call `timeout`
+bounds the whole call, retries and waits included, and a reply is read up to `max_reply_bytes`.
 
-The API key (argument or `$OPENAI_API_KEY`) is sent as a Bearer header and never appears in `repr`,
-logs or error messages.
+The API key is only ever the one passed in (never taken from the environment here, so a URL someone typed
+cannot receive the owner's key); it is sent as a Bearer header and never appears in `repr`, logs or errors.
+Errors name what failed (HTTP status, timeout, unreadable reply) but never echo what the server sent or
+tell a refused connection from a silent one: the server may be anyone's, and the message goes to a visitor.
+With `guard`, connections go only to addresses its `AddressPolicy` allows (`url_guard`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import base64
 import io
 import json
 import logging
-import os
 import random
 import time
 from email.utils import parsedate_to_datetime
@@ -25,11 +27,13 @@ from email.utils import parsedate_to_datetime
 import httpx
 from PIL import Image
 
+from agent.backends.url_guard import AddressPolicy, GuardedTransport, URLRefused, check_base_url
 from agent.llm import ImagePart, LLMError, Message, Reply, TextPart
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 300
+MAX_REPLY_BYTES = 4 << 20  # a chat reply is kilobytes; anything near this is not one
 RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 
 
@@ -115,7 +119,8 @@ class OpenAICompatible:
 
     base_url: ends before `/chat/completions`, e.g. `http://localhost:8000/v1`.
     model: the server's model name, e.g. `Qwen/Qwen2.5-VL-7B-Instruct`.
-    api_key: Bearer token; default `$OPENAI_API_KEY`; none sent when neither is set (local vLLM).
+    api_key: Bearer token; none sent when None (local vLLM). Pass the owner's key only with the owner's URL.
+    guard: where typed URLs may connect (`url_guard.AddressPolicy`); None for a URL the owner configured.
     read_timeout: seconds to wait for the reply when `generate` gets no `timeout`.
     max_attempts: tries per call for retryable failures; backoff doubles from `backoff` up to
         `max_backoff` seconds with +-50 % jitter; a `Retry-After` above `max_retry_after` fails the call.
@@ -138,14 +143,17 @@ class OpenAICompatible:
         max_backoff: float = 20.0,
         max_retry_after: float = 60.0,
         extra_body: dict | None = None,
+        guard: AddressPolicy | None = None,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ):
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+        try:
+            base_url = check_base_url(base_url)
+        except URLRefused as exc:
+            raise ValueError(str(exc)) from None
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
         if max_image_side < 16:
             raise ValueError(f"max_image_side must be >= 16, got {max_image_side}")
-        base_url = base_url.rstrip("/")
         base_url = base_url.removesuffix("/chat/completions")
         self.base_url = base_url
         self.url = f"{base_url}/chat/completions"
@@ -161,8 +169,8 @@ class OpenAICompatible:
         self.max_backoff = max_backoff
         self.max_retry_after = max_retry_after
         self.extra_body = dict(extra_body or {})
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self._key = _Secret(key) if key else None
+        self.max_reply_bytes = max_reply_bytes
+        self._key = _Secret(api_key) if api_key else None
         headers = {"Accept": "application/json"}
         if self._key is not None:
             headers["Authorization"] = f"Bearer {self._key.value}"
@@ -170,6 +178,8 @@ class OpenAICompatible:
             headers=headers,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             follow_redirects=False,
+            transport=GuardedTransport(guard) if guard is not None else None,
+            trust_env=guard is None,  # no environment proxy for typed URLs: it would connect for us
         )
 
     def __repr__(self) -> str:
@@ -231,27 +241,34 @@ class OpenAICompatible:
         for attempt in range(1, self.max_attempts + 1):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise self._error(f"timed out after {timeout:g} s ({last})")
+                raise self._error(f"no reply within {timeout:g} s ({last})")
             wait: float | None = None
             told = False  # whether `wait` came from a Retry-After header
             try:
                 status, headers, raw = self._post(payload, remaining)
-            except httpx.TimeoutException as exc:
-                last = f"{type(exc).__name__}: no answer in time"
+            except httpx.ConnectError as exc:
+                refused = _refusal(exc)
+                if refused is not None:
+                    raise self._error(refused) from None
+                log.info("%s: %s", self.name, self._scrub(f"{type(exc).__name__}: {exc}"))
+                last = "the server could not be reached or did not answer"
+            except httpx.TransportError as exc:  # timeouts included: told apart from refusals in the log only
+                log.info("%s: %s", self.name, self._scrub(f"{type(exc).__name__}: {exc}"))
+                last = "the server could not be reached or did not answer"
                 if deadline is not None and deadline - time.monotonic() <= 0.01:
-                    raise self._error(f"timed out after {timeout:g} s waiting for {self.url}") from exc
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                    raise self._error(f"no reply within {timeout:g} s") from None
             else:
                 if status < 300:
                     return self._parse(raw)
-                message = _server_message(raw.decode("utf-8", errors="replace"))
-                last = f"HTTP {status}: {_shorten(message)}"
+                log.info("%s: HTTP %d: %s", self.name, status, self._body_for_log(raw))
+                last = f"HTTP {status}"
                 if status not in RETRY_STATUSES:
                     hint = ""
                     if status == 404 and not self.base_url.endswith("/v1"):
                         hint = " (does the base URL need a trailing /v1?)"
-                    raise self._error(f"HTTP {status} from {self.url}{hint}: {_shorten(message)}")
+                    elif status in (401, 403):
+                        hint = " (is the API key right?)"
+                    raise self._error(f"the server answered HTTP {status}{hint}")
                 wait = _retry_after(headers)
                 told = wait is not None
                 if wait is not None and wait > self.max_retry_after:
@@ -266,7 +283,7 @@ class OpenAICompatible:
                     if told
                     else f"the last attempt failed ({last})"
                 )
-                raise self._error(f"timed out after {timeout:g} s: {why}")
+                raise self._error(f"no reply within {timeout:g} s: {why}")
             log.warning(
                 "%s: attempt %d/%d failed (%s); retrying in %.2f s",
                 self.name,
@@ -276,9 +293,7 @@ class OpenAICompatible:
                 wait,
             )
             time.sleep(wait)
-        raise self._error(
-            f"no reply from {self.url} after {self.max_attempts} attempt(s); last error: {last}"
-        )
+        raise self._error(f"no reply after {self.max_attempts} attempt(s): {last}")
 
     def _post(self, payload: bytes, remaining: float | None) -> tuple[int, httpx.Headers, bytes]:
         """One POST, streamed so that `remaining` bounds the whole exchange, not each socket read."""
@@ -291,9 +306,12 @@ class OpenAICompatible:
         end = None if remaining is None else time.monotonic() + remaining  # the whole call's deadline
         headers = {"Content-Type": "application/json"}
         with self._client.stream("POST", self.url, content=payload, headers=headers, timeout=timeout) as r:
-            chunks = []
+            chunks, size = [], 0
             for chunk in r.iter_bytes():
                 chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_reply_bytes:
+                    raise self._error(f"the reply is larger than {self.max_reply_bytes >> 20} MB; not read further")
                 if end is not None and time.monotonic() > end:
                     raise httpx.ReadTimeout("overall timeout reached while reading the reply")
             return r.status_code, r.headers, b"".join(chunks)
@@ -302,13 +320,12 @@ class OpenAICompatible:
         try:
             body = json.loads(raw)
         except ValueError:
-            snippet = _shorten(" ".join(raw.decode("utf-8", errors="replace").split()), 120)
-            raise self._error(f"the server's reply is not JSON: {snippet!r}") from None
+            raise self._error("the server's reply is not JSON (is the URL an OpenAI-compatible API?)") from None
         if not isinstance(body, dict):
             raise self._error(f"the server's reply is JSON but not an object: {type(body).__name__}")
         if "error" in body and not body.get("choices"):
-            message = _server_message(raw.decode("utf-8", errors="replace"))
-            raise self._error(f"the server returned an error: {_shorten(message)}")
+            log.info("%s: error reply: %s", self.name, self._body_for_log(raw))
+            raise self._error("the server answered with an error instead of a reply")
         choices = body.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise self._error("the server's reply has no choices")
@@ -329,6 +346,10 @@ class OpenAICompatible:
             truncated=finish == "length",
         )
 
+    def _body_for_log(self, raw: bytes) -> str:
+        """What the server said, for the owner's log only (never for the person who asked)."""
+        return self._scrub(_shorten(_server_message(raw.decode("utf-8", errors="replace"))))
+
     def _scrub(self, text: str) -> str:
         if self._key is not None and self._key.value:
             text = text.replace(self._key.value, "***")
@@ -336,3 +357,12 @@ class OpenAICompatible:
 
     def _error(self, message: str) -> LLMError:
         return LLMError(self._scrub(f"{self.name}: {message}"))
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The guard's reason when a connection was refused by `AddressPolicy`, else None."""
+    while exc is not None:
+        if isinstance(exc, URLRefused):
+            return str(exc)
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -68,8 +68,8 @@ class TransformersVLM:
         device is CUDA and bitsandbytes is installed, and the checkpoint is not already quantized.
     dtype: default bf16 on CUDA, fp32 on CPU.
     max_image_side: images are downscaled so that their longer side is at most this many pixels.
-    token: the Hub token to download with; None downloads anonymously. Pass the owner's (`agent.llm.owner_credentials`)
-        only for a model the process's owner chose, never for an id a visitor typed (private and gated repos would open).
+    token: the Hub token to download with; None downloads anonymously. Pass the owner's token
+        (`agent.llm.owner_credentials`) only for a model the owner chose, never for an id a visitor typed.
     Calls to `generate` are serialised (one model, one generation at a time).
     """
 

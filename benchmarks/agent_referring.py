@@ -19,37 +19,17 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-from PIL import Image
 
 from agent.llm import make_backend
 from agent.loop import Agent, run_to_end
-from benchmarks.datasets import ReferringSample, load_reasonseg, load_refcoco
+from benchmarks.datasets import file_samples, load_reasonseg, load_refcoco, shapes_samples
 from benchmarks.output import save_json
 from benchmarks.referring_metrics import ReferringScores, union_mask
-from sam3.image_io import load_image
 from sam3.session import Segmenter
-from shapesworld import generate
 from shapesworld.oracle import GroundTruthSession
-from shapesworld.referring import sample_queries
 
 HELD_OUT_SEED = 3_000_017
 TARGETS = {"all": 0.85, "empty": 0.95}
-
-
-def shapes_samples(n_scenes: int, seed: int):
-    """(image, query text, kind, gt union mask, ignore, scene) from held-out ShapesWorld scenes."""
-    rng = np.random.default_rng(seed)
-    for i in range(n_scenes):
-        w, h = (int(v) for v in rng.integers(384, 769, 2))
-        scene = generate(seed * 10_000 + i, width=w, height=h, n_shapes=int(rng.integers(4, 10)))
-        image = Image.fromarray(scene.image)
-        for q in sample_queries(scene, rng):
-            yield image, q.text, q.kind, union_mask(scene.masks[list(q.answer)], (h, w)), None, scene
-
-
-def file_samples(samples: list[ReferringSample]):
-    for s in samples:
-        yield load_image(s.image_path), s.query, s.kind, s.mask, s.ignore, None
 
 
 def run(agent: Agent, segmenter: Segmenter | None, samples, limit: int | None = None) -> dict:

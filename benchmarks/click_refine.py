@@ -19,25 +19,15 @@ import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.click_metrics import MIN_PIXELS, corrective_click
 from benchmarks.output import save_json
-from benchmarks.shapes_eval import HELD_OUT_SEED, RENDERERS, SIDES, scenes
+from benchmarks.shapes_metrics import HELD_OUT_SEED, RENDERERS, SIDES, scenes
 from sam3.detections import mask_iou
 from sam3.refine import Click, Refiner
 from sam3.session import ImageSession, Segmenter
 from training.clicks import interior_point
 
-MIN_PIXELS = 64
 CLICKS = 3
-
-
-def corrective_click(pred: np.ndarray, truth: np.ndarray) -> Click | None:
-    """At the deepest pixel of the larger error region: positive where missed, negative where spilled."""
-    missed, spilled = truth & ~pred, pred & ~truth
-    if not missed.any() and not spilled.any():
-        return None
-    positive = missed.sum() >= spilled.sum()
-    x, y = interior_point(missed if positive else spilled)
-    return Click(x + 0.5, y + 0.5, positive=positive)
 
 
 def run(segmenter: Segmenter, n_scenes: int) -> dict:

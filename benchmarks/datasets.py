@@ -1,5 +1,7 @@
-"""Loaders for public referring-segmentation annotation formats, so users who have the data can
-run the agent benchmark with real weights. Each yields `ReferringSample`s.
+"""The agent benchmark's data: held-out ShapesWorld referring queries, and loaders for public
+referring-segmentation annotation formats, so users who have the data can run the agent benchmark with
+real weights. The loaders yield `ReferringSample`s; `shapes_samples` and `file_samples` yield what the
+benchmark reads, (image, query, kind, ground-truth union mask, ignore mask or None, scene or None).
 
 - ReasonSeg (LISA): a folder of images, each with a JSON of the same name holding
   `{"text": [query, ...], "shapes": [{"label": "target"|"ignore", "points": [[x, y], ...]}]}`.
@@ -18,7 +20,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 from pycocotools import mask as mask_utils
+
+from benchmarks.referring_metrics import union_mask
+from sam3.image_io import load_image
+from shapesworld import generate
+from shapesworld.referring import sample_queries
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -89,3 +97,20 @@ def load_refcoco(
         mask = _ann_mask(anns[ref["ann_id"]], im["height"], im["width"])
         for sent in ref.get("sentences", []):
             yield ReferringSample(Path(image_dir) / im["file_name"], sent["sent"], mask, None, split)
+
+
+def shapes_samples(n_scenes: int, seed: int):
+    """(image, query text, kind, gt union mask, ignore, scene) from held-out ShapesWorld scenes."""
+    rng = np.random.default_rng(seed)
+    for i in range(n_scenes):
+        w, h = (int(v) for v in rng.integers(384, 769, 2))
+        scene = generate(seed * 10_000 + i, width=w, height=h, n_shapes=int(rng.integers(4, 10)))
+        image = Image.fromarray(scene.image)
+        for q in sample_queries(scene, rng):
+            yield image, q.text, q.kind, union_mask(scene.masks[list(q.answer)], (h, w)), None, scene
+
+
+def file_samples(samples: list[ReferringSample]):
+    """The same tuples from loaded annotation files (no scene: perception must be a real model)."""
+    for s in samples:
+        yield load_image(s.image_path), s.query, s.kind, s.mask, s.ignore, None

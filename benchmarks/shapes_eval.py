@@ -27,23 +27,19 @@ import torch
 from PIL import Image
 
 from benchmarks.output import save_json
-from benchmarks.shapes_metrics import evaluate, sweep
+from benchmarks.shapes_metrics import (
+    BARS,
+    CALIBRATION_SEED,
+    HELD_OUT_SEED,
+    RENDERERS,
+    SIDES,
+    choose_threshold,
+    evaluate,
+    scenes,
+    sweep,
+)
 from sam3.session import ImageSession, Segmenter
 from sam3.tiling import TILE_ASPECT
-from shapesworld import generate
-
-HELD_OUT_SEED = 2_000_003
-CALIBRATION_SEED = 4_000_037
-RENDERERS = ("pil", "cv2", "heldout")
-SIDES = (128, 1024)
-BARS = {"f1@0.5": 0.90, "mean_matched_iou": 0.85, "absent_empty_rate": 0.95}
-
-
-def scenes(n: int, seed: int, renderer: str | None, side: tuple[int, int]):
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        w, h = (int(v) for v in rng.integers(side[0], side[1] + 1, 2))
-        yield generate(seed * 10_000 + i, renderer=renderer, width=w, height=h)
 
 
 def latency_ms(segmenter: Segmenter, n: int = 20) -> dict[str, float]:
@@ -60,20 +56,6 @@ def latency_ms(segmenter: Segmenter, n: int = 20) -> dict[str, float]:
             first.append(1e3 * (t1 - t0))
             more.append(1e3 * (t2 - t1))
     return {"image_plus_phrase_ms": float(np.median(first)), "extra_phrase_ms": float(np.median(more))}
-
-
-def choose_threshold(table: dict[float, dict[str, float]]) -> float:
-    """The highest-F1 threshold that keeps the absent bar while giving up at most a tenth of the best F1;
-    where none does, the best product of F1 and the absent-empty rate. (Meeting the absent bar at any
-    cost once chose a threshold that kept 4% F1: a model that says nothing.)"""
-    top = max(m["f1@0.5"] for m in table.values())
-    ok = [
-        t for t, m in table.items()
-        if m["absent_empty_rate"] >= BARS["absent_empty_rate"] and m["f1@0.5"] >= 0.9 * top
-    ]
-    if ok:
-        return max(ok, key=lambda t: (table[t]["f1@0.5"], -t))
-    return max(table, key=lambda t: (table[t]["f1@0.5"] * table[t]["absent_empty_rate"], -t))
 
 
 def calibrate(

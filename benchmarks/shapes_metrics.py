@@ -1,22 +1,43 @@
-"""Measuring a SAM 3 on ShapesWorld: instance F1 and matched mask IoU per phrase, COCO mask AP,
-and how often an absent phrase stays empty. Used by `benchmarks/shapes_eval.py` and the tests."""
+"""Measuring a SAM 3 on ShapesWorld: the benchmark's scenes and phrases, instance F1 and matched mask IoU
+per phrase, COCO mask AP, how often an absent phrase stays empty, the calibrated operating point, and the
+per-form / per-size breakdown. Used by `benchmarks/shapes_eval.py`, `shapes_breakdown.py`, `click_refine.py`
+and the tests."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 from pycocotools import mask as mask_utils
 from scipy.optimize import linear_sum_assignment
 
 from sam3.detections import Detections, mask_iou
 from sam3.session import ImageSession, Segmenter
 from sam3.tiling import TILE_ASPECT
+from shapesworld import generate
 from shapesworld.phrases import all_phrases, hard_negatives
 from shapesworld.render import RenderedScene
+
+HELD_OUT_SEED = 2_000_003
+CALIBRATION_SEED = 4_000_037
+RENDERERS = ("pil", "cv2", "heldout")
+SIDES = (128, 1024)
+BARS = {"f1@0.5": 0.90, "mean_matched_iou": 0.85, "absent_empty_rate": 0.95}
+SIZE_BINS = (4, 8, 16)  # circumradius in model-input pixels
+ASPECT_BINS = (1.5, 2.5)  # long side / short side: the processor squashes both to its square input
+
+
+def scenes(n: int, seed: int, renderer: str | None, side: tuple[int, int]):
+    """`n` scenes of `seed`, each side drawn from `side` (inclusive)."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        w, h = (int(v) for v in rng.integers(side[0], side[1] + 1, 2))
+        yield generate(seed * 10_000 + i, renderer=renderer, width=w, height=h)
 
 
 def matched_pairs(pred: np.ndarray, gt: np.ndarray, thr: float = 0.5) -> list[tuple[int, int, float]]:
@@ -158,8 +179,6 @@ def sweep(
     Exact, not an approximation: NMS and duplicate removal always keep the higher-scoring mask, so
     dropping detections below a threshold after them leaves what thresholding before them would.
     """
-    from PIL import Image
-
     thresholds = sorted(set(float(t) for t in thresholds))
     rng = np.random.default_rng(seed)
     evals = {t: PhraseEval() for t in thresholds}
@@ -189,3 +208,82 @@ def sweep(
         out[t]["pairs"] = len(ev.images)
         out[t]["ms_per_image"] = float(np.mean(latency)) if latency else 0.0
     return out
+
+
+def choose_threshold(table: dict[float, dict[str, float]]) -> float:
+    """The highest-F1 threshold that keeps the absent bar while giving up at most a tenth of the best F1;
+    where none does, the best product of F1 and the absent-empty rate (the absent bar at any cost would
+    pick a threshold where the model says nothing)."""
+    top = max(m["f1@0.5"] for m in table.values())
+    ok = [
+        t for t, m in table.items()
+        if m["absent_empty_rate"] >= BARS["absent_empty_rate"] and m["f1@0.5"] >= 0.9 * top
+    ]
+    if ok:
+        return max(ok, key=lambda t: (table[t]["f1@0.5"], -t))
+    return max(table, key=lambda t: (table[t]["f1@0.5"] * table[t]["absent_empty_rate"], -t))
+
+
+def _labels(edges: tuple[float, ...]) -> list[str]:
+    return [f"<{edge}" for edge in edges] + [f">={edges[-1]}"]
+
+
+def _bin(value: float, edges: tuple[float, ...]) -> str:
+    return next((f"<{edge}" for edge in edges if value < edge), f">={edges[-1]}")
+
+
+def _false_positive_cause(det_mask: np.ndarray, scene, wanted: tuple[int, ...]) -> str:
+    iou = mask_iou(det_mask[None], scene.masks)[0]
+    if iou.size == 0 or iou.max() < 0.3:
+        return "background or merged shapes"
+    hit = int(np.argmax(iou))
+    if hit in wanted:
+        return "wanted shape: poor mask or duplicate"
+    other, target = scene.shapes[hit], scene.shapes[wanted[0]]
+    if other.kind == target.kind:
+        return "another shape: same kind"
+    return "another shape: other kind, same colour" if other.colour == target.colour else "another shape: other kind"
+
+
+def breakdown(segmenter: Segmenter, n_scenes: int, seed: int, threshold: float) -> dict:
+    """F1 per phrase form and per aspect ratio, recall per shape size, and each unmatched detection's cause."""
+    side = segmenter.loaded.processor.image_processor.size["height"]
+    counts = {form: Counter() for form in ("colour shape", "shape")}
+    by_size: dict[str, Counter] = {}
+    by_aspect: dict[str, Counter] = {}
+    causes: Counter = Counter()
+    rng = np.random.default_rng(seed)
+    for renderer in ("pil", "cv2"):
+        for scene in scenes(n_scenes // 2, seed, renderer, SIDES):
+            positives, absent = simple_phrases(scene, rng)
+            if not positives:
+                continue
+            det = ImageSession(segmenter.loaded, Image.fromarray(scene.image)).segment(
+                list(positives) + absent, threshold=threshold
+            )
+            scale = side / max(scene.size)
+            aspect = by_aspect.setdefault(_bin(max(scene.size) / min(scene.size), ASPECT_BINS), Counter())
+            for phrase, wanted in positives.items():
+                d = det.with_phrase(phrase)
+                pairs = matched_pairs(d.masks, scene.masks[list(wanted)])
+                found = {g for _, g, _ in pairs}
+                for c in (counts["colour shape" if " " in phrase else "shape"], aspect):
+                    c.update(tp=len(pairs), fp=len(d) - len(pairs), fn=len(wanted) - len(pairs))
+                for j, index in enumerate(wanted):
+                    b = by_size.setdefault(_bin(scene.shapes[index].radius * scale, SIZE_BINS), Counter())
+                    b.update(found=int(j in found), total=1)
+                matched = {p for p, _, _ in pairs}
+                unmatched = [k for k in range(len(d)) if k not in matched]
+                causes.update(_false_positive_cause(d.masks[k], scene, wanted) for k in unmatched)
+    forms = {form: _scores(c) for form, c in counts.items()}
+    aspects = {b: _scores(by_aspect[b]) for b in _labels(ASPECT_BINS) if b in by_aspect}
+    sizes = {b: {"recall": by_size[b]["found"] / by_size[b]["total"], "instances": by_size[b]["total"]}
+             for b in _labels(SIZE_BINS) if b in by_size}
+    return {"threshold": threshold, "forms": forms, "by_aspect": aspects, "recall_by_radius": sizes,
+            "false_positives": dict(causes)}
+
+
+def _scores(c: Counter) -> dict:
+    tp, fp, fn = c["tp"], c["fp"], c["fn"]
+    return {"f1@0.5": 2 * tp / max(1, 2 * tp + fp + fn), "precision": tp / max(1, tp + fp),
+            "recall": tp / max(1, tp + fn), "instances": tp + fn, "unmatched_detections": fp}

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from agent.loop import Agent, run_to_end
-from benchmarks.agent_referring import shapes_samples
+from benchmarks.datasets import shapes_samples
 from benchmarks.referring_metrics import union_mask
 from benchmarks.shapes_metrics import evaluate
 from benchmarks.tracking_metrics import tracking_scores
@@ -151,7 +151,7 @@ def test_the_app_examples_are_answered_right(segmenter, example):
 
 def test_a_click_picks_the_shape_it_lands_on(segmenter, scenes):
     """The bundled point decoder (`tracker/`, `python -m training.clicks`) on the detector's cached encoding."""
-    from benchmarks.click_refine import MIN_PIXELS
+    from benchmarks.click_metrics import MIN_PIXELS
     from sam3.detections import mask_iou
     from sam3.refine import Click, Refiner
     from training.clicks import interior_point

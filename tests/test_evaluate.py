@@ -24,7 +24,7 @@ def test_a_sweep_equals_separate_evaluations(tiny_checkpoint):
 
 
 def test_calibration_never_trades_the_detections_away_for_silence():
-    from benchmarks.shapes_eval import choose_threshold
+    from benchmarks.shapes_metrics import choose_threshold
 
     def row(f1, absent):
         return {"f1@0.5": f1, "mean_matched_iou": 0.8, "absent_empty_rate": absent}
@@ -42,9 +42,7 @@ def test_the_breakdown_accounts_for_every_instance_and_detection():
     benchmark's, and every unmatched detection gets exactly one cause."""
     import numpy as np
 
-    from benchmarks.shapes_breakdown import breakdown
-    from benchmarks.shapes_eval import SIDES, scenes
-    from benchmarks.shapes_metrics import evaluate, simple_phrases
+    from benchmarks.shapes_metrics import SIDES, breakdown, evaluate, scenes, simple_phrases
     from sam3.session import Segmenter
 
     segmenter = Segmenter.load("bundled", device="cpu")

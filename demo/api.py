@@ -1,24 +1,27 @@
-"""The programmatic endpoints `/segment`, `/ask`, `/track` and `/ask_video` (for `gradio_client` or HTTP),
-on hidden components.
+"""The programmatic endpoints `/segment`, `/refine`, `/ask`, `/track` and `/ask_video` (for `gradio_client` or
+HTTP), on hidden components.
 
-Inputs are plain files, not `gr.Image`s, so that a file which is not an image reaches our loader and comes
-back as one clear error (`gr.Error`, an `AppError` in `gradio_client`) instead of a decoder traceback.
+Inputs are plain files, not `gr.Image`s, so that a file which is not an image reaches our loader (after its
+header is checked) and comes back as one clear error (`gr.Error`, an `AppError` in `gradio_client`) instead of a
+decoder traceback; they accept image or video files only. Every call is one model run of its visitor (`GATE`),
+and answers carry no server paths.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import gradio as gr
 
-from demo.ask import ask_json
-from demo.limits import MODEL_WORK
-from demo.models import DemoInputError, Models
-from demo.segment import segment_json
-from demo.video import VideoState, answer_video, track_video
+from demo.ask import ask_json, prepare_request
+from demo.handling import GATE, explain, namespace
+from demo.limits import MODEL_WORK, client_id
+from demo.models import Models
+from demo.segment import refine_json, segment_json
+from demo.video import VideoState, answer_video, result_json, track_video
+
+IMAGE_TYPES = ["image"]
+VIDEO_TYPES = ["video"]
 
 SEGMENT_DOC = (
     "SAM 3 on one image. image: an image file; phrases: noun phrases separated by commas or newlines; "
@@ -26,19 +29,24 @@ SEGMENT_DOC = (
     "'x0,y0,x1,y1[,neg]' separated by ';' (pixels of the uploaded image). Returns {image, model, phrases, threshold, "
     "detections: [{phrase, score, box (XYXY pixels), mask (COCO RLE)}], timing_ms}."
 )
-ASK_DOC = (
-    "The agent on one image. image: an image file; query: a referring expression; backend: 'spatial' "
-    "(default, no model), 'transformers:<model id or dir>' or 'openai:<base url>#<model>'; threshold: "
-    "SAM 3 score threshold; api_key: optional key for an OpenAI-compatible server. Returns the run as "
-    "JSON: {query, backend, answer: {status, message, detections}, steps, llm_calls, sam3_calls, "
-    "timing_ms, model, image}."
+REFINE_DOC = (
+    "One object's mask from points, with SAM 3's point decoder. image: an image file; points: 'x,y' (on the object) "
+    "or 'x,y,neg' (off it) separated by ';' (pixels of the uploaded image). Returns {image, model, trained, "
+    "detections: [one mask]}."
 )
-
+ASK_DOC = (
+    "The agent on one image. image: an image file; query: a referring expression or a question; backend: "
+    "'spatial' (default, no model) or one the app's owner set up ('openai' for their model server, "
+    "'transformers:<id>' for a loaded VLM; a local app also takes 'openai:<base url>#<model>' and any "
+    "'transformers:<id or folder>'); threshold: SAM 3 score threshold; api_key: a key for a server you name "
+    "(local apps only). Returns the run as JSON: {query, backend, answer: {status, message, detections}, steps, "
+    "llm_calls, sam3_calls, timing_ms, model, image}."
+)
 TRACK_DOC = (
-    "SAM 3 tracking on one video (up to 30 s of it). video: a video file; phrases: noun phrases separated by "
-    "commas or newlines; start, end: seconds (empty or 0 end: to the end); stride: every n-th frame. Returns "
-    "{video: {width, height, fps, num_frames}, objects: [{id, phrase, score}], frames: [{index, objects: "
-    "[{id, box, mask (COCO RLE, full resolution)}]}], model, mode, tracker_trained}."
+    "SAM 3 tracking on one video (up to 30 s of it; long ranges are strided to the app's frame limit). video: a "
+    "video file; phrases: noun phrases separated by commas or newlines; start, end: seconds (empty or 0 end: to the "
+    "end); stride: every n-th frame. Returns {video: {width, height, fps, num_frames, scale}, objects: [{id, phrase, "
+    "score}], frames: [{index, objects: [{id, box, mask (COCO RLE)}]}], model, mode, tracker_trained}."
 )
 ASK_VIDEO_DOC = (
     "The agent on a video. video: a video file; query: a referring expression answered on the key frame; "
@@ -49,99 +57,79 @@ ASK_VIDEO_DOC = (
 )
 
 
-@contextmanager
-def _video_call() -> Iterator[VideoState]:
-    """One video call in its own temporary folder, removed afterwards (the JSON carries every result)."""
-    state = VideoState()
-    try:
-        yield state
-    except DemoInputError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
-    finally:
-        state.files.cleanup()
-
-
-def _range_inputs() -> tuple[gr.Number, gr.Number, gr.Number]:
-    return gr.Number(None, label="start"), gr.Number(None, label="end"), gr.Number(1, label="stride")
-
-
 def register(models: Models, concurrency: int) -> None:
-    def segment(image, phrases, threshold, boxes):
+    settings = models.settings
+
+    @contextmanager
+    def call(request: gr.Request, what: str):
+        """One model run of this visitor; every failure comes back as one sentence (`gr.Error`)."""
         try:
-            return segment_json(models, image, phrases, threshold, boxes)
-        except DemoInputError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            with GATE.hold(client_id(request)):
+                yield
+        except Exception as exc:  # noqa: BLE001 - the API answers with a message, never a traceback
+            raise gr.Error(explain(exc, settings, what), print_exception=False) from None
 
-    def ask(image, query, backend, threshold, api_key):
+    def segment(image, phrases, threshold, boxes, request: gr.Request):
+        with call(request, "segmentation"):
+            return segment_json(models, image, phrases, threshold, boxes, namespace(request, settings))
+
+    def refine(image, points, request: gr.Request):
+        with call(request, "refining"):
+            return refine_json(models, image, points, namespace(request, settings))
+
+    def ask(image, query, backend, threshold, api_key, request: gr.Request):
+        with call(request, "the agent"):
+            req = prepare_request(models, image, query, backend, api_key, threshold,
+                                  namespace=namespace(request, settings))
+            return ask_json(models, req)
+
+    def track(video, phrases, start, end, stride, request: gr.Request):
+        state = VideoState()
         try:
-            return ask_json(models, image, query, backend, threshold, api_key)
-        except DemoInputError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            with call(request, "tracking"):
+                return result_json(track_video(models, state, video, phrases, start, end, stride or 1))
+        finally:
+            state.files.cleanup()  # the JSON carries every result
 
-    def track(video, phrases, start, end, stride):
-        with _video_call() as state:
-            res = track_video(models, state, video, phrases, start, end, int(stride or 1))
-            return json.loads(Path(res.json_path).read_text())
-
-    def ask_video(video, query, key_s, backend, threshold, api_key, start, end, stride):
-        with _video_call() as state:
-            spec, stride = backend or "spatial", int(stride or 1)
-            res = answer_video(models, state, video, query, key_s, spec, api_key, start, end, stride, threshold)
-            return json.loads(Path(res.json_path).read_text())
+    def ask_video(video, query, key_s, backend, threshold, api_key, start, end, stride, request: gr.Request):
+        state = VideoState()
+        try:
+            with call(request, "the agent on video"):
+                res = answer_video(models, state, video, query, key_s, backend or "spatial", api_key, start, end,
+                                   stride or 1, threshold)
+                return result_json(res)
+        finally:
+            state.files.cleanup()
 
     default_threshold = models.score_threshold
     with gr.Row(visible=False):
-        s_image, s_phrases = gr.File(label="image"), gr.Textbox(label="phrases")
-        s_threshold, s_boxes = gr.Number(default_threshold, label="threshold"), gr.Textbox("", label="boxes")
-        s_out, s_button = gr.JSON(label="detections"), gr.Button()
-        a_image, a_query = gr.File(label="image"), gr.Textbox(label="query")
-        a_backend, a_threshold = gr.Textbox("spatial", label="backend"), gr.Number(default_threshold, label="threshold")
-        a_key, a_out, a_button = (
-            gr.Textbox("", label="api_key", type="password"),
-            gr.JSON(label="run"),
-            gr.Button(),
+        s_in = [gr.File(label="image", file_types=IMAGE_TYPES), gr.Textbox(label="phrases"),
+                gr.Number(default_threshold, label="threshold"), gr.Textbox("", label="boxes")]
+        r_in = [gr.File(label="image", file_types=IMAGE_TYPES), gr.Textbox(label="points")]
+        a_in = [gr.File(label="image", file_types=IMAGE_TYPES), gr.Textbox(label="query"),
+                gr.Textbox("spatial", label="backend"), gr.Number(default_threshold, label="threshold"),
+                gr.Textbox("", label="api_key", type="password")]
+        t_in = [gr.File(label="video", file_types=VIDEO_TYPES), gr.Textbox(label="phrases"),
+                gr.Number(None, label="start"), gr.Number(None, label="end"), gr.Number(1, label="stride")]
+        v_in = [gr.File(label="video", file_types=VIDEO_TYPES), gr.Textbox(label="query"),
+                gr.Number(None, label="key_s"), gr.Textbox("spatial", label="backend"),
+                gr.Number(default_threshold, label="threshold"), gr.Textbox("", label="api_key", type="password"),
+                gr.Number(None, label="start"), gr.Number(None, label="end"), gr.Number(1, label="stride")]
+        outputs = {name: gr.JSON(label=name) for name in ("segment", "refine", "ask", "track", "ask_video")}
+        buttons = {name: gr.Button() for name in outputs}
+    for name, fn, inputs, doc in (
+        ("segment", segment, s_in, SEGMENT_DOC),
+        ("refine", refine, r_in, REFINE_DOC),
+        ("ask", ask, a_in, ASK_DOC),
+        ("track", track, t_in, TRACK_DOC),
+        ("ask_video", ask_video, v_in, ASK_VIDEO_DOC),
+    ):
+        buttons[name].click(
+            fn,
+            inputs,
+            outputs[name],
+            api_name=name,
+            api_description=doc,
+            concurrency_id=MODEL_WORK,
+            concurrency_limit=concurrency,
         )
-        t_video, t_phrases = gr.File(label="video"), gr.Textbox(label="phrases")
-        t_start, t_end, t_stride = _range_inputs()
-        t_out, t_button = gr.JSON(label="tracks"), gr.Button()
-        v_video, v_query, v_key = gr.File(label="video"), gr.Textbox(label="query"), gr.Number(None, label="key_s")
-        v_backend, v_threshold = gr.Textbox("spatial", label="backend"), gr.Number(default_threshold, label="threshold")
-        v_api_key = gr.Textbox("", label="api_key", type="password")
-        v_start, v_end, v_stride = _range_inputs()
-        v_out, v_button = gr.JSON(label="tracks"), gr.Button()
-    s_button.click(
-        segment,
-        [s_image, s_phrases, s_threshold, s_boxes],
-        s_out,
-        api_name="segment",
-        api_description=SEGMENT_DOC,
-        concurrency_id=MODEL_WORK,
-        concurrency_limit=concurrency,
-    )
-    a_button.click(
-        ask,
-        [a_image, a_query, a_backend, a_threshold, a_key],
-        a_out,
-        api_name="ask",
-        api_description=ASK_DOC,
-        concurrency_id=MODEL_WORK,
-        concurrency_limit=concurrency,
-    )
-    t_button.click(
-        track,
-        [t_video, t_phrases, t_start, t_end, t_stride],
-        t_out,
-        api_name="track",
-        api_description=TRACK_DOC,
-        concurrency_id=MODEL_WORK,
-        concurrency_limit=concurrency,
-    )
-    v_button.click(
-        ask_video,
-        [v_video, v_query, v_key, v_backend, v_threshold, v_api_key, v_start, v_end, v_stride],
-        v_out,
-        api_name="ask_video",
-        api_description=ASK_VIDEO_DOC,
-        concurrency_id=MODEL_WORK,
-        concurrency_limit=concurrency,
-    )

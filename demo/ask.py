@@ -1,8 +1,9 @@
 """The Ask tab's logic: run the agent on an image and a query, as a stream of chat updates.
 
-No Gradio here. `run_ask` yields `AskUpdate`s (chat messages in Gradio's messages format, plain dicts,
-plus the answer once known); `toggle_mask` flips one mask in or out of the answer; `ask_json` is the
-same run for the `/ask` API, returning the final JSON only.
+No Gradio here. `run_ask` yields `AskUpdate`s (chat messages in Gradio's messages format, plain dicts, plus the
+answer once known); `toggle_mask` flips one mask in or out of the answer; `ask_json` is the same run for the
+`/ask` API, returning the final JSON only. The model work is `demo.work.agent_events`; a visitor's state keeps
+the upload's path and the answer's masks as RLE, not pixels.
 """
 
 from __future__ import annotations
@@ -15,53 +16,59 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.events import AgentRun, FinalEvent, Notice, Thought, ToolCallEvent, ToolResultEvent
-from agent.loop import Agent, Budget, Counters
+from demo import work
+from demo.backends import check_spec
 from demo.export import SessionFiles, write_exports, write_png
-from demo.gpu import gpu
 from demo.inputs import PreparedImage, clean_query, prepare_image
 from demo.models import Models
 from demo.render import hit_test, legend_html, selection_overlay
 from sam3.detections import Detections
 
 MAX_LISTED_LINES = 20
+STATUS_LABELS = {
+    "ok": ("✅", "Answer"),
+    "unsure": ("⚠️", "Unsure answer"),
+    "no_match": ("🚫", "No match"),
+    "budget": ("⏱️", "Best answer within the budget"),
+    "error": ("❌", "No answer"),
+}
 
 
 @dataclass
 class AskResult:
     """The answer as the person sees it: the candidate masks (numbered as in the trace) and which are in."""
 
-    prepared: PreparedImage
+    image_path: str
+    image_name: str
     query: str
-    pool: Detections
+    pool: list[dict]  # the candidates as `Detections.to_json_list` (RLE): small, whatever the image size
+    image_size: tuple[int, int]
     selected: list[bool]
     trace: dict
     status: str
     message: str
+    text: str = ""  # a count or a yes/no the agent answered in words
 
     @property
-    def answer(self) -> Detections:
-        return self.pool[np.asarray(self.selected, dtype=bool)]
+    def detections(self) -> Detections:
+        return Detections.from_json_list(self.pool, self.image_size)
+
+    def answer(self, pool: Detections | None = None) -> Detections:
+        pool = self.detections if pool is None else pool
+        return pool[np.asarray(self.selected, dtype=bool)]
 
     @property
     def selected_numbers(self) -> list[int]:
         return [i + 1 for i, s in enumerate(self.selected) if s]
 
-    def overlay(self) -> np.ndarray:
-        return selection_overlay(self.prepared.image, self.pool, self.selected)
-
-    def legend(self) -> str:
-        return legend_html(self.pool, self.selected)
-
     def summary(self) -> str:
-        n, k = len(self.pool), sum(self.selected)
-        label = {
-            "ok": "Answer",
-            "no_match": "No match",
-            "budget": "Best answer within the budget",
-            "error": "Error",
-        }.get(self.status, self.status)
+        n, k = len(self.selected), sum(self.selected)
+        label = STATUS_LABELS.get(self.status, ("", self.status))[1]
         picked = ", ".join(map(str, self.selected_numbers)) or "none"
-        text = f"**{label}**: {k} of {n} mask(s) selected (masks {picked})."
+        text = f"**{label}**: " + (f"{self.text}. " if self.text else "")
+        text += f"{k} of {n} mask(s) selected (masks {picked})."
+        if self.status == "unsure" and self.message:
+            text += f" ⚠️ {self.message}"
         if n:
             text += " Click a mask on the picture to add it to the answer or take it out."
         return text
@@ -69,19 +76,11 @@ class AskResult:
 
 @dataclass
 class AskState:
-    """Per-session state of the Ask tab (lives in a `gr.State`)."""
+    """Per-session state of the Ask tab (lives in a `gr.State`, which expires with the session)."""
 
     files: SessionFiles = field(default_factory=SessionFiles)
     result: AskResult | None = None
     run_id: int = 0  # the newest run; an older one (stopped, or overtaken by a new click) stops updating
-    loaded: tuple[str, PreparedImage] | None = None  # the last upload, decoded once
-
-    def image(self, path: str | None) -> PreparedImage:
-        """The upload at `path`, loaded (and checked) once; `DemoInputError` when it is not a usable image."""
-        if path is None or self.loaded is None or self.loaded[0] != path:
-            self.loaded = None
-            self.loaded = (path, prepare_image(path))
-        return self.loaded[1]
 
 
 @dataclass
@@ -96,35 +95,48 @@ class AskUpdate:
 
 @dataclass
 class AskRequest:
+    """A checked request: everything the model call needs, as plain values."""
+
+    path: str
     prepared: PreparedImage
     query: str
-    agent: Agent
+    backend: str
+    api_key: str | None
+    threshold: float
+    fast_path: bool
+    namespace: str = ""
 
 
 def prepare_request(
     models: Models,
-    image: str | PreparedImage | None,
+    image: str | None,
     query: str | None,
     spec: str,
     api_key: str | None = None,
     threshold: float | None = None,
     fast_path: bool = True,
+    namespace: str = "",
 ) -> AskRequest:
     """Checks every input before any model work; raises `DemoInputError` saying what is wrong."""
-    prepared = image if isinstance(image, PreparedImage) else prepare_image(image)
+    prepared = prepare_image(image, models.settings)
     query = clean_query(query)
     models.require_segmenter()
     threshold = models.threshold(threshold)
-    llm = models.chat_model(spec, api_key)
-    agent = Agent(llm=llm, spatial=llm is None or bool(fast_path), budget=Budget(), threshold=threshold)
-    return AskRequest(prepared, query, agent)
+    spec = check_spec(spec, models.settings)
+    return AskRequest(str(image), prepared, query, spec, api_key or None, threshold, bool(fast_path), namespace)
 
 
-@gpu
-def run_agent(models: Models, request: AskRequest, counters: Counters) -> Iterator:
-    """The agent's events on the shared SAM 3 (the only function here that runs models)."""
-    session = models.require_segmenter().session(request.prepared.image)
-    yield from request.agent.run(session, request.query, counters)
+def events(models: Models, request: AskRequest) -> Iterator[tuple[object, dict]]:
+    return work.agent_events(
+        request.prepared.array,
+        request.query,
+        request.backend,
+        request.api_key,
+        request.threshold,
+        request.fast_path,
+        models.settings.agent_seconds,
+        request.namespace,
+    )
 
 
 def _answer_indices(pool: Detections, answer: Detections) -> tuple[Detections, list[bool]]:
@@ -144,7 +156,7 @@ def _answer_indices(pool: Detections, answer: Detections) -> tuple[Detections, l
 
 
 def _bullets(text: str) -> str:
-    lines = text.splitlines()
+    lines = text.splitlines() or [""]
     head, rest = lines[0], lines[1:]
     if len(rest) > MAX_LISTED_LINES:
         rest = rest[:MAX_LISTED_LINES] + [f"... and {len(rest) - MAX_LISTED_LINES} more"]
@@ -192,14 +204,9 @@ class _Chat:
         elif isinstance(ev, FinalEvent):
             self._close_call()
             a = ev.answer
-            icon = {"ok": "✅", "no_match": "🚫", "budget": "⏱️", "error": "❌"}.get(a.status, "")
-            label = {
-                "ok": "Answer",
-                "no_match": "No match",
-                "budget": "Budget reached",
-                "error": "Error",
-            }.get(a.status, a.status)
-            text = f"{icon} **{label}**: {len(a.detections)} mask(s)."
+            icon, label = STATUS_LABELS.get(a.status, ("", a.status))
+            words = getattr(a, "text", "")
+            text = f"{icon} **{label}**: " + (f"{words}; " if words else "") + f"{len(a.detections)} mask(s)."
             if a.message:
                 text += f" {a.message}"
             self.messages.append({"role": "assistant", "content": text})
@@ -215,17 +222,20 @@ class _Chat:
             self.open_call = None
 
 
-def _trace(models: Models, request: AskRequest, events: list, counters: Counters, total_ms: float) -> dict:
+def _trace(models: Models, request: AskRequest, steps: list, counters: dict, total_ms: float) -> dict:
     """The run as JSON, as `python -m agent run --json` writes it (plus the image's name and size)."""
-    final = next(ev.answer for ev in reversed(events) if isinstance(ev, FinalEvent))
+    final = next(ev.answer for ev in reversed(steps) if isinstance(ev, FinalEvent))
+    timing = {"total": total_ms}
+    if not models.settings.public:  # per-stage times would tell a visitor what the shared cache already held
+        timing.update(llm=counters.get("llm_ms", 0.0), sam3=counters.get("sam3_ms", 0.0))
     run = AgentRun(
         query=request.query,
         answer=final,
-        steps=events,
-        llm_calls=counters.llm_calls,
-        sam3_calls=counters.sam3_calls,
-        timing_ms={"total": total_ms, "llm": counters.llm_ms, "sam3": counters.sam3_ms},
-        backend=request.agent.name,
+        steps=steps,
+        llm_calls=counters.get("llm_calls", 0),
+        sam3_calls=counters.get("sam3_calls", 0),
+        timing_ms=timing,
+        backend=counters.get("backend", request.backend),
     )
     img = request.prepared.image
     return {
@@ -245,41 +255,56 @@ def run_ask(models: Models, state: AskState, request: AskRequest) -> Iterator[As
     state.result = None
     folder = state.files.new_folder("run")
     chat = _Chat(request.query, folder, request.prepared.notice)
-    yield AskUpdate(list(chat.messages), f"Running **{request.agent.name}** on “{request.query}”…")
-    counters, events, pool, final = Counters(), [], None, None
+    yield AskUpdate(list(chat.messages), f"Running on “{request.query}”…")
+    steps, pool, final, counters = [], None, None, {}
     t0 = time.perf_counter()
-    for ev in run_agent(models, request, counters):
+    for ev, counters in events(models, request):
         if state.run_id != run_id:
             return
-        events.append(ev)
+        steps.append(ev)
         if isinstance(ev, ToolResultEvent) and ev.tool == "segment" and ev.detections is not None:
             pool = ev.detections
         if isinstance(ev, FinalEvent):
             final = ev.answer
         chat.add(ev)
         if not isinstance(ev, FinalEvent):
-            step = sum(isinstance(e, ToolCallEvent) for e in events)
-            yield AskUpdate(list(chat.messages), f"Running **{request.agent.name}**… (step {step})")
+            step = sum(isinstance(e, ToolCallEvent) for e in steps)
+            yield AskUpdate(list(chat.messages), f"Running **{counters.get('backend', '')}**… (step {step})")
     total_ms = 1e3 * (time.perf_counter() - t0)
-    trace = _trace(models, request, events, counters, total_ms)
+    trace = _trace(models, request, steps, counters, total_ms)
     if pool is None:
         pool = Detections.empty(final.detections.image_size)
     pool, selected = _answer_indices(pool, final.detections)
-    result = AskResult(request.prepared, request.query, pool, selected, trace, final.status, final.message)
+    result = AskResult(
+        request.path,
+        request.prepared.name,
+        request.query,
+        pool.to_json_list(),
+        pool.image_size,
+        selected,
+        trace,
+        final.status,
+        final.message,
+        getattr(final, "text", "") or "",
+    )
     if state.run_id == run_id:
         state.result = result
-        yield _result_update(state, list(chat.messages), total_ms)
+        yield _result_update(models, state, list(chat.messages), pool, total_ms)
 
 
-def _result_update(state: AskState, messages: list[dict], total_ms: float | None = None) -> AskUpdate:
+def _result_update(
+    models: Models, state: AskState, messages: list[dict], pool: Detections | None = None, total_ms: float | None = None
+) -> AskUpdate:
     result = state.result
-    overlay = result.overlay()
+    pool = result.detections if pool is None else pool
+    image = prepare_image(result.image_path, models.settings).image
+    overlay = selection_overlay(image, pool, result.selected)
     trace = dict(result.trace, selected_masks=result.selected_numbers)
     downloads = write_exports(
         state.files,
-        result.answer,
+        result.answer(pool),
         overlay,
-        result.prepared.name,
+        result.image_name,
         trace=trace,
         extra={"query": result.query},
         numbers=result.selected_numbers,
@@ -287,41 +312,31 @@ def _result_update(state: AskState, messages: list[dict], total_ms: float | None
     status = result.summary()
     if total_ms is not None:
         status += f" ({total_ms / 1e3:.1f} s)"
-    return AskUpdate(messages, status, result, overlay, result.legend(), downloads)
+    return AskUpdate(messages, status, result, overlay, legend_html(pool, result.selected), downloads)
 
 
-def toggle_mask(state: AskState, x: float, y: float) -> tuple[AskUpdate | None, str]:
+def toggle_mask(models: Models, state: AskState, x: float, y: float) -> tuple[AskUpdate | None, str]:
     """Flips the mask under pixel (x, y) in or out of the answer; returns the update and what happened."""
     result = state.result
     if result is None:
         return None, "run a query first"
-    i = hit_test(result.pool, x, y)
+    pool = result.detections
+    i = hit_test(pool, x, y)
     if i is None:
         return None, "no mask there: click inside a mask to add or remove it"
     result.selected[i] = not result.selected[i]
     verb = "added to" if result.selected[i] else "removed from"
-    return _result_update(state, []), f"mask {i + 1} ({result.pool.phrases[i]}) {verb} the answer"
+    return _result_update(models, state, [], pool), f"mask {i + 1} ({pool.phrases[i]}) {verb} the answer"
 
 
-def ask_json(
-    models: Models,
-    image_path: str | None,
-    query: str | None,
-    spec: str = "spatial",
-    threshold: float | None = None,
-    api_key: str | None = None,
-    fast_path: bool = True,
-) -> dict:
-    """The `/ask` API: the run as JSON (as `python -m agent run --json` writes it).
-
-    Raises `DemoInputError` on bad input.
-    """
-    request = prepare_request(models, image_path, query, spec or "spatial", api_key, threshold, fast_path)
-    counters, events = Counters(), []
+def ask_json(models: Models, request: AskRequest) -> dict:
+    """The `/ask` API: the run as JSON (as `python -m agent run --json` writes it)."""
+    steps, counters = [], {}
     t0 = time.perf_counter()
-    for ev in run_agent(models, request, counters):
-        events.append(ev)
-    out = _trace(models, request, events, counters, 1e3 * (time.perf_counter() - t0))
+    for ev, latest in events(models, request):
+        steps.append(ev)
+        counters = latest
+    out = _trace(models, request, steps, counters, 1e3 * (time.perf_counter() - t0))
     if request.prepared.notice:
         out["notice"] = request.prepared.notice
     return out

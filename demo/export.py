@@ -51,6 +51,26 @@ def sweep_stale(max_age_s: float = STALE_SECONDS) -> int:
     return removed
 
 
+_sweeper: threading.Thread | None = None
+
+
+def start_sweeper(max_age_s: float, every_s: float = 600.0) -> None:
+    """Sweeps stale session folders now and then every `every_s` seconds, for as long as the app runs
+    (a session that never ended cleanly, or a browser tab left open for days, leaves no files behind)."""
+    global _sweeper
+    sweep_stale(max_age_s)
+    if _sweeper is not None and _sweeper.is_alive():
+        return
+
+    def loop() -> None:
+        while True:
+            time.sleep(every_s)
+            sweep_stale(max_age_s)
+
+    _sweeper = threading.Thread(target=loop, daemon=True, name="sweep-session-files")
+    _sweeper.start()
+
+
 class SessionFiles:
     """One session's staging folder; created on first use, so copies of an unused value cost nothing."""
 

@@ -1,19 +1,84 @@
 """`gpu`: the `spaces.GPU` decorator on Hugging Face ZeroGPU Spaces, a no-op everywhere else.
 
-Only the functions that run models wear it (`demo.ask.run_ask`, `demo.segment.run_segment`), so a
-ZeroGPU Space attaches a GPU for exactly the model work and nothing else.
+Only the functions in `demo.work` wear it, so a ZeroGPU Space attaches a GPU for exactly the model work.
+`app.py` imports `spaces` before anything touches CUDA, as ZeroGPU requires. A ZeroGPU worker sends back only
+`gr.Error`s with their message (any other exception becomes "ZeroGPU worker error"), so a `DemoInputError`
+raised in the worker travels as a `WorkerInputError` and is raised again as itself on this side: the person
+still reads what was wrong with their input.
 """
 
 from __future__ import annotations
 
-try:  # importable on Spaces (and where someone installed it); must come before CUDA is touched
+import functools
+import inspect
+import os
+
+import gradio as gr
+
+from demo.models import DemoInputError
+
+try:  # importable on Spaces (and where someone installed it)
     import spaces
 except ImportError:
     spaces = None
 
+ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+
+
+class WorkerInputError(gr.Error):
+    """A `DemoInputError` on its way back from a GPU worker."""
+
+
+def _in_worker(fn):
+    """Inside the worker: bad input leaves as a `gr.Error`, the one kind that keeps its message."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generate(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except DemoInputError as exc:
+                raise WorkerInputError(str(exc), print_exception=False) from None
+
+        return generate
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DemoInputError as exc:
+            raise WorkerInputError(str(exc), print_exception=False) from None
+
+    return call
+
+
+def _in_app(fn):
+    """On the app's side: a `WorkerInputError` is bad input again."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generate(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except WorkerInputError as exc:
+                raise DemoInputError(exc.message) from None
+
+        return generate
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except WorkerInputError as exc:
+            raise DemoInputError(exc.message) from None
+
+    return call
+
 
 def gpu(fn=None, **kwargs):
     """`@gpu` or `@gpu(duration=120)`: `spaces.GPU` when available, else the function unchanged."""
+    if fn is None:
+        return lambda f: gpu(f, **kwargs)
     if spaces is None:
-        return fn if fn is not None else (lambda f: f)
-    return spaces.GPU(fn, **kwargs) if fn is not None else spaces.GPU(**kwargs)
+        return fn
+    return _in_app(spaces.GPU(_in_worker(fn), **kwargs))

@@ -1,27 +1,25 @@
-"""The models the app shares between all users, loaded once, and what each reasoning backend needs.
+"""The models the app shares between all visitors: loaded once, at start-up, as module-level state.
 
-No Gradio here: the tabs (and tests) call these plain functions.
+On a ZeroGPU Space each model call runs in a worker process forked from this one, with its arguments pickled:
+models must already be in memory (placed on `cuda` at start-up, which ZeroGPU intercepts), reached through
+`current()` rather than passed as arguments, and never loaded or changed inside a call (a change would happen in
+the worker's copy and be lost). So everything loads here, before the first request: SAM 3, its point decoder,
+its video model and tracker, and the owner's local VLMs. No Gradio here.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.llm import ChatModel, make_backend
+from agent.llm import ChatModel, LLMError, make_backend
+from demo.settings import Settings
 from sam3.loading import BUNDLED_DIR, SAM3_SCORE_THRESHOLD, ModelLoadError
 from sam3.session import Segmenter
 
 log = logging.getLogger(__name__)
-
-SPATIAL = "spatial (no model)"
-LOCAL_VLM = "local VLM (transformers)"
-OPENAI = "OpenAI-compatible server"
-BACKENDS = (SPATIAL, LOCAL_VLM, OPENAI)
 
 
 class DemoInputError(ValueError):
@@ -30,61 +28,46 @@ class DemoInputError(ValueError):
 
 @dataclass
 class Models:
-    """SAM 3 (or why it could not be loaded) and the local VLMs loaded so far, shared by every session."""
+    """SAM 3 (or why it could not be loaded), what it brings (point decoder, video), and the owner's VLMs."""
 
     segmenter: Segmenter | None
     load_error: str | None = None
-    max_local_vlms: int = 1
-    _vlms: dict[str, ChatModel] = field(default_factory=dict, repr=False)
+    settings: Settings = field(default_factory=Settings)
+    refiner: object | None = None  # sam3.refine.Refiner
+    video: object | None = None  # sam3.video.loading.LoadedVideoSam3
+    tracker: object | None = None  # a trained SAM 3 video tracker, or None: follow by detection
+    vlms: dict[str, ChatModel] = field(default_factory=dict)  # the owner's, by id, loaded
+    _typed: dict[str, ChatModel] = field(default_factory=dict, repr=False)  # local mode only, at most one
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def load(cls, model: str | None = None, device: str | None = None) -> Models:
-        """`model` as for `Segmenter.load` (default `$SAM3_MODEL`, else facebook/sam3, else bundled).
-
-        A model that cannot be loaded does not stop the app: every tab then says why.
-        """
+    def load(cls, model: str | None = None, device: str | None = None, settings: Settings | None = None) -> Models:
+        """`model` as for `Segmenter.load` (default `$SAM3_MODEL`, else facebook/sam3, else bundled), and all
+        that comes with it. A model that cannot be loaded does not stop the app: every tab then says why."""
+        settings = settings or Settings()
         try:
-            return cls(Segmenter.load(model, device=device))
+            segmenter = Segmenter.load(model, device=device)
         except (ModelLoadError, RuntimeError, OSError, ValueError) as exc:  # start anyway, saying why
             log.error("no SAM 3 model: %s", exc)
-            return cls(None, load_error=str(exc))
+            return cls(None, load_error=str(exc), settings=settings)
+        from agent.video import trained_tracker
+        from sam3.refine import Refiner
+        from sam3.video.loading import load_video_sam3
 
-    _video: object | None = field(default=None, repr=False)
-    _refiner: object | None = field(default=None, repr=False)
-    _tracker: tuple | None = field(default=None, repr=False)
-
-    def tracker(self):
-        """SAM 3's tracker when the checkpoint ships one (loaded on first use), else None: follow by detection."""
-        segmenter = self.require_segmenter()
-        with self._lock:
-            if self._tracker is None:
-                from agent.video import trained_tracker
-
-                self._tracker = (trained_tracker(segmenter.loaded.source, device=segmenter.loaded.device),)
-            return self._tracker[0]
-
-    def refiner(self):
-        """SAM 3's tracker for click refinement on images, loaded on first use."""
-        segmenter = self.require_segmenter()
-        with self._lock:
-            if self._refiner is None:
-                from sam3.refine import Refiner
-
-                self._refiner = Refiner(segmenter.loaded)
-            return self._refiner
-
-    def video(self):
-        """The video model (detector + tracker, or detector association), loaded on first use."""
-        if self.segmenter is None:
-            raise DemoInputError(f"no SAM 3 model is loaded: {self.load_error}")
-        with self._lock:
-            if self._video is None:
-                from sam3.video.loading import load_video_sam3
-
-                loaded = self.segmenter.loaded
-                self._video = load_video_sam3(loaded.source, device=loaded.device, dtype=loaded.dtype)
-            return self._video
+        loaded = segmenter.loaded
+        models = cls(
+            segmenter,
+            settings=settings,
+            refiner=Refiner(loaded),
+            video=load_video_sam3(loaded.source, device=loaded.device, dtype=loaded.dtype),
+            tracker=trained_tracker(loaded.source, device=loaded.device),
+        )
+        for vlm in settings.vlms:  # the owner chose these: their token may fetch them
+            try:
+                models.vlms[vlm] = make_backend(f"transformers:{vlm}", **_owner_token()).load()
+            except (LLMError, ValueError) as exc:
+                log.error("local VLM %s not loaded: %s", vlm, exc)
+        return models
 
     @property
     def fallback_reason(self) -> str | None:
@@ -92,6 +75,7 @@ class Models:
 
     @property
     def source_name(self) -> str:
+        """The model's public name: a Hub id, a folder's name or the bundled checkpoint, never a server path."""
         if self.segmenter is None:
             return "none"
         source = self.segmenter.loaded.source
@@ -138,96 +122,33 @@ class Models:
             raise DemoInputError(f"no SAM 3 model is loaded ({self.load_error})")
         return self.segmenter
 
-    def chat_model(self, spec: str, api_key: str | None = None) -> ChatModel | None:
-        """The reasoning backend for `spec` (`spatial`, `transformers:<id>`, `openai:<url>#<model>`).
-
-        Local VLMs are loaded once and kept (at most `max_local_vlms`); server clients are cheap and
-        made per run, so an API key lives only as long as the run that uses it.
-        """
-        spec = spec.strip()
-        if spec in ("", "spatial"):
-            return None
-        try:
-            if spec.startswith("transformers:"):
-                with self._lock:
-                    if spec not in self._vlms:
-                        while len(self._vlms) >= self.max_local_vlms:
-                            self._vlms.pop(next(iter(self._vlms)))
-                        self._vlms[spec] = make_backend(spec)
-                    return self._vlms[spec]
-            return make_backend(spec, api_key=api_key or None) if spec.startswith("openai:") else make_backend(spec)
-        except ValueError as exc:
-            raise DemoInputError(str(exc)) from None
+    def typed_vlm(self, model_id: str) -> ChatModel:
+        """A VLM a person typed (local mode only): downloaded anonymously, never with the owner's token, and
+        kept until another is typed. Loading happens in `demo.deadline.load_within`, not here."""
+        with self._lock:
+            if model_id not in self._typed:
+                self._typed.clear()
+                self._typed[model_id] = make_backend(f"transformers:{model_id}")
+            return self._typed[model_id]
 
 
-def _installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+def _owner_token() -> dict:
+    from agent.llm import owner_credentials
+
+    return owner_credentials("transformers:")
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+_current: Models | None = None
 
 
-@dataclass(frozen=True)
-class BackendStatus:
-    name: str
-    usable: bool  # can be selected at all
-    note: str  # what it does or why it would be slow or fail
+def install(models: Models) -> Models:
+    """Makes `models` the ones every model call uses (`build_app` does this once, at start-up)."""
+    global _current
+    _current = models
+    return models
 
 
-def backend_status() -> list[BackendStatus]:
-    """What each reasoning backend needs on this machine, for the person to choose with open eyes."""
-    out = [
-        BackendStatus(
-            SPATIAL,
-            True,
-            "ready: parses superlatives, ordinals, counts, relations, exclusions "
-            "and unions offline; anything else needs a VLM",
-        )
-    ]
-    if not _installed("transformers"):
-        out.append(BackendStatus(LOCAL_VLM, False, "transformers is not installed"))
-    else:
-        notes = []
-        if not _cuda():
-            notes.append("no GPU: a 7B VLM on CPU takes minutes per reply (small local models are fine)")
-        elif not _installed("bitsandbytes"):
-            notes.append("bitsandbytes missing: the VLM loads in bf16 (about 16 GB for 7B) instead of 4-bit")
-        else:
-            notes.append("GPU with 4-bit loading available")
-        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-            notes.append("HF_HUB_OFFLINE is set: only cached models or local directories load")
-        out.append(BackendStatus(LOCAL_VLM, True, "; ".join(notes)))
-    if not _installed("httpx"):
-        out.append(BackendStatus(OPENAI, False, "httpx is not installed"))
-    else:
-        out.append(
-            BackendStatus(
-                OPENAI,
-                True,
-                "needs a server URL (vLLM, TGI, SGLang or a hosted API) that "
-                "this machine can reach, and a vision model name",
-            )
-        )
-    return out
-
-
-def backend_spec(choice: str, model_id: str = "", url: str = "", model_name: str = "") -> str:
-    """The agent's backend string for the UI's choice and fields; `DemoInputError` when a field is missing."""
-    if choice == SPATIAL:
-        return "spatial"
-    if choice == LOCAL_VLM:
-        model_id = (model_id or "").strip()
-        if not model_id:
-            raise DemoInputError("give a model id or directory for the local VLM")
-        return f"transformers:{model_id}"
-    if choice == OPENAI:
-        url, model_name = (url or "").strip(), (model_name or "").strip()
-        if not url.startswith(("http://", "https://")):
-            raise DemoInputError("give the server's base URL, e.g. http://localhost:8000/v1")
-        if not model_name:
-            raise DemoInputError("give the model name the server serves, e.g. Qwen/Qwen2.5-VL-7B-Instruct")
-        return f"openai:{url}#{model_name}"
-    raise DemoInputError(f"unknown backend {choice!r}: choose one of {', '.join(BACKENDS)}")
+def current() -> Models:
+    if _current is None:
+        raise RuntimeError("no models installed: build the app with demo.ui.build_app first")
+    return _current

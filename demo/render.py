@@ -15,7 +15,7 @@ from PIL import Image
 
 from sam3.detections import Detections, boxes_from_masks
 from sam3.overlay import colour, draw_overlay
-from sam3.session import BoxPrompt, Timing
+from sam3.session import BoxPrompt
 
 OFF_COLOUR = (235, 235, 235)
 POSITIVE_BOX = (40, 200, 70)
@@ -137,8 +137,8 @@ def legend_html(detections: Detections, selected: Sequence[bool] | None = None, 
     )
 
 
-def timing_markdown(timing: Timing, encoded_now: bool) -> str:
-    t = timing.as_dict()
+def timing_markdown(t: dict[str, float], encoded_now: bool) -> str:
+    """One line from `sam3.session.Timing.as_dict()`."""
     encode = f"{t['encode_ms']:.0f} ms" if encoded_now else "0 ms (image already encoded: cached)"
     return (
         f"encode {encode} · text {t['text_ms']:.1f} ms · prompt {t['prompt_ms']:.1f} ms · "

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import gradio as gr
 
-from demo.limits import MODEL_WORK
-from demo.models import DemoInputError, Models, backend_spec
-from demo.picker import BackendPicker
-from demo.video import MAX_SECONDS, VideoState, answer_video, track_video
-
-log = logging.getLogger(__name__)
+from demo.handling import GATE, explain
+from demo.limits import MODEL_WORK, client_id
+from demo.models import DemoInputError, Models
+from demo.picker import BackendPicker, spec
+from demo.video import MAX_VIDEO_SECONDS, VideoState, answer_video, track_video
 
 PHRASES, AGENT = "Noun phrases: every instance", "Agent query on a key frame"
 
-INTRO = f"""Upload a short video (SAM 3's concept tracking is defined for up to about {MAX_SECONDS:.0f} s: pick a
-range for longer ones). Either give noun phrases, and every instance is tracked with a stable colour and number,
-or ask the agent a query ("the leftmost star") on a key frame: the masks it selects there are followed through
-the whole clip, numbered as in its answer (it uses the backend and score threshold chosen on the Ask tab).
-With the bundled ShapesWorld checkpoint, which has no video tracker yet, identities are kept by matching the
-detector's masks from frame to frame (an object that leaves and returns gets a new number)."""
+
+def intro(models: Models) -> str:
+    s = models.settings
+    return f"""Upload a short video (SAM 3's concept tracking is defined for up to about {MAX_VIDEO_SECONDS:.0f} s:
+pick a range for longer ones; one run tracks at most {s.max_video_frames} frames, so a longer range is strided,
+and frames are tracked at most {s.max_video_side} px wide). Either give noun phrases, and every instance is tracked
+with a stable colour and number, or ask the agent a query ("the leftmost star") on a key frame: the masks it selects
+there are followed through the whole clip, numbered as in its answer (it uses the backend and score threshold chosen
+on the Ask tab). With the bundled ShapesWorld checkpoint, which has no video tracker, identities are kept by matching
+the detector's masks from frame to frame."""
 
 
 @dataclass
@@ -42,8 +44,8 @@ class VideoTab:
     state: gr.State
 
 
-def layout(examples: list[list] = (), agent_examples: list[list] = ()) -> VideoTab:
-    gr.Markdown(INTRO)
+def layout(models: Models, examples: list[list] = (), agent_examples: list[list] = ()) -> VideoTab:
+    gr.Markdown(intro(models))
     with gr.Row():
         with gr.Column():
             video = gr.Video(label="Video", sources=["upload"], elem_id="video-input")
@@ -62,10 +64,6 @@ def layout(examples: list[list] = (), agent_examples: list[list] = ()) -> VideoT
                 end = gr.Number(label="End (s, 0 = to the end)", value=None, minimum=0, elem_id="video-end")
                 stride = gr.Slider(1, 10, value=1, step=1, label="Every n-th frame", elem_id="video-stride")
             run = gr.Button("Track", variant="primary", elem_id="video-run")
-            if examples:
-                gr.Examples(examples, [video, phrases], label="Examples (ShapesWorld clips)")
-            if agent_examples:
-                gr.Examples(agent_examples, [video, mode, query, key_s], label="Agent examples (query on a key frame)")
         with gr.Column():
             status = gr.Markdown("Upload a video and type a phrase.", elem_id="video-status")
             key_frame = gr.Image(
@@ -73,40 +71,61 @@ def layout(examples: list[list] = (), agent_examples: list[list] = ()) -> VideoT
             )
             result = gr.Video(label="Tracked objects", interactive=False, elem_id="video-result")
             files = gr.File(label="Tracks (JSON: per-frame RLE masks and boxes)", elem_id="video-files")
+    if examples:
+        gr.Examples(
+            examples,
+            [video, phrases],
+            outputs=[result, status, files],
+            fn=lambda video, phrases: cached_example(models, video, phrases),
+            cache_examples=True,
+            cache_mode="lazy",
+            label="Examples (ShapesWorld clips): tracked once, then from the cache",
+        )
+    if agent_examples:
+        gr.Examples(agent_examples, [video, mode, query, key_s], label="Agent examples (query on a key frame)")
     mode.change(
         lambda m: (gr.update(visible=m == PHRASES), gr.update(visible=m == AGENT), gr.update(visible=m == AGENT)),
         mode,
         [phrases, agent_box, key_frame],
         api_visibility="private",
+        queue=False,
     )
-    state = gr.State(VideoState(), delete_callback=lambda s: s.files.cleanup())
+    state = gr.State(VideoState(), time_to_live=models.settings.session_ttl_s,
+                     delete_callback=lambda s: s.files.cleanup())
     return VideoTab(
         video, mode, phrases, query, key_s, start, end, stride, run, status, key_frame, result, files, state
     )
 
 
-def wire(tab: VideoTab, models: Models, concurrency: int, picker: BackendPicker, threshold: gr.Slider) -> None:
-    def on_track(video, mode, phrases, query, key_s, start, end, stride, choice, model_id, url, model_name, api_key,
-                 threshold, state, progress=gr.Progress()):
-        def report(done: int, total: int | None) -> None:
-            progress((done, total) if total else done, desc="tracking", unit="frames")
+def cached_example(models: Models, video: str, phrases: str):
+    """An example clip tracked on the first click and cached for every visitor."""
+    try:
+        res = track_video(models, VideoState(), video, phrases)
+    except Exception as exc:  # noqa: BLE001 - told like a run's failure
+        return None, f"⚠️ {explain(exc, models.settings, 'the example')}", None
+    return res.overlay_path, f"✅ {res.status}", res.json_path
 
+
+def wire(tab: VideoTab, models: Models, concurrency: int, picker: BackendPicker, threshold: gr.Slider) -> None:
+    settings = models.settings
+
+    def on_track(video, mode, phrases, query, key_s, start, end, stride, choice, model_id, url, model_name, api_key,
+                 threshold, state, request: gr.Request, progress=gr.Progress()):
         try:
-            if mode == AGENT:
-                spec = backend_spec(choice, model_id, url, model_name)
-                progress(0, desc="the agent on the key frame")
-                res = answer_video(
-                    models, state, video, query, key_s, spec, api_key, start, end, int(stride), threshold, report
-                )
-            else:
-                res = track_video(models, state, video, phrases, start, end, int(stride), report)
-        except DemoInputError as exc:
-            gr.Warning(str(exc))
-            return gr.skip(), f"❌ {exc}", gr.skip(), gr.skip(), state
+            with GATE.hold(client_id(request)):
+                if mode == AGENT:
+                    backend, key = spec(settings, choice, model_id, url, model_name, api_key)
+                    progress(0, desc="the agent on the key frame")
+                    res = answer_video(
+                        models, state, video, query, key_s, backend, key, start, end, int(stride), threshold, progress
+                    )
+                else:
+                    res = track_video(models, state, video, phrases, start, end, int(stride), progress)
         except Exception as exc:  # the app keeps serving whatever went wrong in one run
-            log.exception("video run failed")
-            gr.Warning(f"the run failed: {exc}")
-            return gr.skip(), f"❌ the run failed: {exc}", gr.skip(), gr.skip(), state
+            message = explain(exc, settings, "tracking")
+            gr.Warning(message)
+            icon = "⚠️" if isinstance(exc, DemoInputError) else "❌"
+            return gr.skip(), f"{icon} {message}", gr.skip(), gr.skip(), state
         return res.overlay_path or None, f"✅ {res.status}", res.json_path, res.key_frame_path, state
 
     tab.run.click(

@@ -144,6 +144,25 @@ def load_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXE
     raise ImageLoadError(f"cannot load an image from a {type(source).__name__}")
 
 
+def check_image_file(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) from the file's header, after checking it is an image within ``max_pixels``: nothing is
+    decoded, so a decompression bomb costs a header read. Raises ``ImageLoadError`` like ``load_image``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageLoadError(f"file not found: {os.fspath(path)}")
+    try:
+        with Image.open(path) as im:
+            size = im.size
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"not an image: {os.fspath(path)}") from None
+    except Image.DecompressionBombError:
+        raise ImageLoadError(f"image is too large (Pillow's decompression-bomb limit): {os.fspath(path)}") from None
+    except (OSError, SyntaxError, ValueError, struct.error):
+        raise ImageLoadError(f"image is corrupt or truncated: {os.fspath(path)}") from None
+    _check_size(*size, max_pixels)
+    return size
+
+
 def downscale_to_limit(img: Image.Image, max_side: int) -> tuple[Image.Image, float]:
     """Shrink so the longer side is at most ``max_side``; the scale lets the app map results back and say so.
 

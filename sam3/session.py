@@ -409,8 +409,10 @@ class Segmenter:
     def load(cls, model: str | None = None, device=None, dtype=None, **kwargs) -> Segmenter:
         return cls(load_sam3(model, device=device, dtype=dtype), **kwargs)
 
-    def session(self, image: Image.Image) -> ImageSession:
-        key = image_key(image)
+    def session(self, image: Image.Image, namespace: str = "") -> ImageSession:
+        """The image's session, encoding it on first use. Sessions are shared by content; a `namespace` (a
+        visitor of a public app) gets its own, so nobody can tell from timings what others looked at."""
+        key = f"{namespace}:{image_key(image)}" if namespace else image_key(image)
         with self._lock:
             if key in self._sessions:
                 self._sessions.move_to_end(key)

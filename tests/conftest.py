@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("GRADIO_EXAMPLES_CACHE", os.path.join(tempfile.mkdtemp(prefix="sam3-examples-"), "cache"))
 
 from shapesworld.phrases import vocabulary  # noqa: E402
 from training.build import new_model, save_checkpoint  # noqa: E402

@@ -31,13 +31,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app(tiny_checkpoint):
+def app(tiny_checkpoint, tmp_path_factory):
     from demo.models import Models
-    from demo.ui import build_app
+    from demo.ui import build_app, launch
 
     demo = build_app(Models.load(tiny_checkpoint, device="cpu"))
     port = _free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield demo, f"http://127.0.0.1:{port}/"
     finally:
@@ -72,7 +72,7 @@ def _check_detections(items: list[dict], size: tuple[int, int], phrases: set[str
 
 def test_named_endpoints(client, app):
     named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(named) == {"/segment", "/ask", "/track", "/ask_video"}  # the UI's own events stay private
+    assert set(named) == {"/segment", "/refine", "/ask", "/track", "/ask_video"}  # the UI's own events stay private
     assert [p["parameter_name"] for p in named["/segment"]["parameters"]] == [
         "image",
         "phrases",
@@ -95,7 +95,7 @@ def test_named_endpoints(client, app):
     deps = app[0].config["dependencies"]
     assert any(d["cancels"] for d in deps)
     model_fns = [f for f in app[0].fns.values() if f.concurrency_id == "sam3"]
-    assert {f.api_name for f in model_fns} >= {"segment", "ask", "track", "ask_video"}
+    assert {f.api_name for f in model_fns} >= {"segment", "refine", "ask", "track", "ask_video"}
     assert len(model_fns) >= 5 and all(
         f.concurrency_limit == model_fns[0].concurrency_limit >= 1 for f in model_fns
     )
@@ -160,8 +160,9 @@ def test_ask_spatial(client):
         ("notes.png", "the leftmost star", "spatial", "not an image: notes.png"),
         (None, "   ", "spatial", "type a query"),
         (None, "star " * 200, "spatial", "too long"),
-        (None, "the leftmost star", "telepathy", "unknown LLM backend"),
+        (None, "the leftmost star", "telepathy", "unknown reasoning backend"),
         (None, "the leftmost star", "openai:localhost#m", "http"),
+        (None, "the leftmost star", "openai:http://h:1/v1?x=#m", "must not contain"),
     ],
 )
 def test_ask_bad_input(client, files, name, query, backend, message):
@@ -170,7 +171,8 @@ def test_ask_bad_input(client, files, name, query, backend, message):
         client.predict(handle_file(str(path)), query, backend, 0.5, "", api_name="/ask")
 
 
-def test_ask_with_a_server_that_does_not_answer(client):
+def test_ask_with_a_server_that_does_not_answer(client, monkeypatch):
+    monkeypatch.setenv("SAM3_AGENT_ALLOW_PRIVATE_URLS", "1")  # the dead server is on this machine
     dead = f"openai:http://127.0.0.1:{_free_port()}/v1#some-vlm"
     t0 = time.perf_counter()
     # The planner cannot parse a question, so the agent asks the (absent) model server.
@@ -215,14 +217,28 @@ def test_track_and_ask_video(client, clip):
 @pytest.mark.parametrize(
     "endpoint, args, message",
     [
-        ("/track", ("notes", "star", None, None, 1), r"the first frame of notes\.png cannot be decoded"),
+        ("/track", ("notes", "star", None, None, 1), r"Invalid file type"),  # an image sent as a video
+        ("/track", ("fake", "star", None, None, 1), r"fake\.mp4 is not a video that can be decoded"),
         ("/track", ("clip", " ", None, None, 1), "noun phrase"),
         ("/ask_video", ("clip", "the leftmost shape", 9.0, "spatial", 0.5, "", None, None, 1), "outside the chosen"),
         ("/ask_video", ("clip", "", None, "spatial", 0.5, "", None, None, 1), "query"),
     ],
 )
 def test_video_endpoints_bad_input(client, clip, files, endpoint, args, message):
-    video = clip if args[0] == "clip" else str(files / "notes.png")
+    if args[0] == "fake":
+        (files / "fake.mp4").write_text("not a video at all")
+    video = {"clip": clip, "notes": str(files / "notes.png"), "fake": str(files / "fake.mp4")}[args[0]]
     with pytest.raises(AppError, match=message) as err:
         client.predict(handle_file(video), *args[1:], api_name=endpoint)
     assert "/tmp" not in str(err.value)  # no server paths in messages
+
+
+def test_refine(client):
+    out = client.predict(handle_file(str(EXAMPLE)), "320,200; 20,20,neg", api_name="/refine")
+    assert out["image"] == {"width": 640, "height": 480} and out["trained"] is False  # the tiny model has none
+    det = _check_detections(out["detections"], (480, 640), {"refined"})
+    assert len(det) == 1
+    with pytest.raises(AppError, match="x,y"):
+        client.predict(handle_file(str(EXAMPLE)), "320", api_name="/refine")
+    with pytest.raises(AppError, match="outside"):
+        client.predict(handle_file(str(EXAMPLE)), "5000,20", api_name="/refine")

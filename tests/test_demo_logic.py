@@ -14,16 +14,18 @@ from pycocotools import mask as mask_utils
 
 from demo import export, inputs
 from demo.ask import AskState, prepare_request, run_ask, toggle_mask
-from demo.models import DemoInputError, Models, backend_spec
+from demo.backends import spec_for
+from demo.models import DemoInputError, Models, install
+from demo.settings import Settings
 from demo.render import hit_test
 from demo.ui import EXAMPLES_DIR, load_examples
 from sam3.detections import Detections
 from sam3.session import Segmenter
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def models(loaded_tiny):
-    return Models(Segmenter(loaded_tiny))
+    return install(Models(Segmenter(loaded_tiny)))
 
 
 @pytest.fixture(autouse=True)
@@ -46,17 +48,22 @@ def _dets() -> Detections:
     )
 
 
-def test_prepare_image_downscales_huge_and_rejects_tiny(tmp_path, monkeypatch):
-    monkeypatch.setattr(inputs, "MAX_SIDE", 256)
+def test_prepare_image_downscales_huge_and_rejects_tiny(tmp_path):
+    settings = Settings(max_side=256)
     Image.new("RGB", (1024, 512), "white").save(tmp_path / "big.png")
-    prepared = inputs.prepare_image(tmp_path / "big.png")
+    prepared = inputs.prepare_image(tmp_path / "big.png", settings)
     assert prepared.image.size == (256, 128) and prepared.scale == 0.25
     assert "1024x512" in prepared.notice and "256x128" in prepared.notice
     Image.new("RGB", (5, 5)).save(tmp_path / "dot.png")
     with pytest.raises(DemoInputError, match="too small"):
-        inputs.prepare_image(tmp_path / "dot.png")
+        inputs.prepare_image(tmp_path / "dot.png", settings)
     with pytest.raises(DemoInputError, match="upload an image"):
-        inputs.prepare_image(None)
+        inputs.prepare_image(None, settings)
+    with pytest.raises(DemoInputError, match="too large"):
+        inputs.prepare_image(tmp_path / "big.png", Settings(max_pixels=500_000))
+    with pytest.raises(DemoInputError, match="limited to 1 MB"):
+        (tmp_path / "huge.png").write_bytes(b"\0" * (2 << 20))
+        inputs.prepare_image(tmp_path / "huge.png", Settings(max_upload_mb=1))
     # Boxes are given in the upload's pixels and scaled with it.
     assert inputs.parse_boxes("100,40,200,80;0,0,8,8,neg", 0.25)[0].box == (25.0, 10.0, 50.0, 20.0)
 
@@ -67,12 +74,14 @@ def test_phrases_queries_and_backends():
         inputs.parse_phrases(", \n")
     with pytest.raises(DemoInputError, match="too long"):
         inputs.clean_query("x" * 501)
-    assert backend_spec("spatial (no model)") == "spatial"
-    assert (
-        backend_spec("OpenAI-compatible server", url="http://h:8000/v1", model_name="m") == "openai:http://h:8000/v1#m"
-    )
+    local = Settings()
+    assert spec_for("spatial (no model)", local) == "spatial"
+    typed = "OpenAI-compatible server (any URL)"
+    assert spec_for(typed, local, url="http://h:8000/v1", model_name="m") == "openai:http://h:8000/v1#m"
     with pytest.raises(DemoInputError, match="model name"):
-        backend_spec("OpenAI-compatible server", url="http://h:8000/v1")
+        spec_for(typed, local, url="http://h:8000/v1")
+    with pytest.raises(DemoInputError, match="unknown reasoning backend"):
+        spec_for(typed, Settings(public=True), url="http://h:8000/v1", model_name="m")
 
 
 def test_coco_export_round_trips(tmp_path):
@@ -123,7 +132,7 @@ def test_hit_test_prefers_the_smallest_mask():
 def test_run_ask_streams_and_toggles(models):
     state = AskState()
     example = EXAMPLES_DIR / "leftmost_star.png"
-    request = prepare_request(models, state.image(str(example)), "the leftmost star", "spatial", threshold=0.0)
+    request = prepare_request(models, str(example), "the leftmost star", "spatial", threshold=0.0)
     updates = list(run_ask(models, state, request))
     assert [m["role"] for m in updates[0].messages] == ["user"]
     final = updates[-1]
@@ -131,13 +140,14 @@ def test_run_ask_streams_and_toggles(models):
     call = next(m for m in final.messages if "metadata" in m)
     assert call["metadata"]["title"].startswith("🛠️ segment") and call["metadata"]["status"] == "done"
     result = state.result
-    assert sum(result.selected) == len(result.answer) >= 1
+    pool = result.detections
+    assert sum(result.selected) == len(result.answer()) >= 1
     i = result.selected.index(True)
-    ys, xs = np.nonzero(result.pool.masks[i])
-    update, message = toggle_mask(state, xs[len(xs) // 2], ys[len(ys) // 2])
-    assert f"mask {hit_test(result.pool, xs[len(xs) // 2], ys[len(ys) // 2]) + 1}" in message
+    ys, xs = np.nonzero(pool.masks[i])
+    update, message = toggle_mask(models, state, xs[len(xs) // 2], ys[len(ys) // 2])
+    assert f"mask {hit_test(pool, xs[len(xs) // 2], ys[len(ys) // 2]) + 1}" in message
     assert update.downloads != final.downloads
-    assert toggle_mask(AskState(), 1, 1) == (None, "run a query first")
+    assert toggle_mask(models, AskState(), 1, 1) == (None, "run a query first")
 
 
 def test_examples_are_answerable_and_reproducible():
@@ -179,7 +189,7 @@ def test_threshold_controls_start_at_the_checkpoints_calibrated_threshold(tiny_c
     shutil.copytree(tiny_checkpoint, calibrated)
     set_score_threshold(calibrated, 0.21)
     models = Models.load(str(calibrated), device="cpu")
-    app = build_app(models)
+    app = build_app(models)  # installs them
     values = {
         c["props"].get("elem_id"): c["props"]["value"]
         for c in app.config["components"]
@@ -199,16 +209,18 @@ def test_refinement_points_make_one_mask_without_re_encoding(tiny_checkpoint):
     from demo.models import Models
     from demo.segment import SegmentState, clear_boxes, refine_click
 
-    models = Models.load(tiny_checkpoint, device="cpu")
+    models = install(Models.load(tiny_checkpoint, device="cpu"))
     state = SegmentState()
     path = str(next(EXAMPLES_DIR.glob("*.png")))
-    prepared = state.set_image(path)
-    det, status = refine_click(models, state, 100, 120, positive=True)
-    det2, _ = refine_click(models, state, 300, 200, positive=False)
-    assert len(det) == len(det2) == 1 and det.masks.shape[1:] == (prepared.image.height, prepared.image.width)
+    state.set_image(path, models)
+    prepared = state.prepared(models)
+    status = refine_click(models, state, 100, 120, positive=True)
+    status2 = refine_click(models, state, 300, 200, positive=False)
     assert "1 positive / 0 negative" in status and "no trained tracker" in status
+    assert "1 positive / 1 negative" in status2 and len(state.clicks) == 2
     assert models.require_segmenter().session(prepared.image).encode_count == 1
-    canvas = state.canvas()
+    canvas = state.canvas(models)
+    assert canvas.shape[:2] == (prepared.image.height, prepared.image.width)
     assert tuple(canvas[200, 300]) != tuple(np.asarray(prepared.image)[200, 300])  # the point is drawn
     clear_boxes(state)
     assert state.clicks == []
@@ -220,7 +232,7 @@ def test_an_elongated_image_says_it_was_also_seen_in_windows(tiny_checkpoint, tm
 
     path = tmp_path / "strip.png"
     Image.fromarray(np.random.default_rng(4).integers(0, 255, (60, 300, 3), np.uint8)).save(path)
-    models = Models.load(tiny_checkpoint, device="cpu")
+    models = install(Models.load(tiny_checkpoint, device="cpu"))
     expected = [list(w.box) for w in windows(300, 60)]
     res = segment_ui(models, SegmentState(), str(path), "star", 0.0)
     assert f"also seen in {len(expected)} overlapping windows" in res.status

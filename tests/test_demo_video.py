@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from demo.models import DemoInputError, Models
+from demo.models import DemoInputError, Models, install
 from demo.video import VideoState, answer_video, track_video
 from shapesworld.video import render_video, sample_video, write_mp4
 
@@ -24,8 +24,18 @@ def clip(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def models(tiny_checkpoint):
+def loaded(tiny_checkpoint):
     return Models.load(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture
+def models(loaded):
+    return install(loaded)
+
+
+def progress_into(seen: list):
+    """A stand-in for `gr.Progress`: records what it is told."""
+    return lambda value, desc=None, unit=None: seen.append(value)
 
 
 def test_tracks_a_clip_into_an_overlay_and_json(models, clip):
@@ -36,7 +46,7 @@ def test_tracks_a_clip_into_an_overlay_and_json(models, clip):
         clip,
         "red circle, star",
         stride=2,
-        progress=lambda done, total: seen.append((done, total)),
+        progress=progress_into(seen),
     )
     overlay = decord.VideoReader(res.overlay_path)
     assert len(overlay) == 10 and overlay[0].shape == (64, 96, 3)
@@ -81,8 +91,7 @@ def test_shipped_video_examples_decode_and_are_listed():
 def test_agent_answer_on_a_key_frame_is_followed_through_the_clip(models, clip):
     seen = []
     res = answer_video(
-        models, VideoState(), clip, "the leftmost shape", key_s=1.0, threshold=0.0,
-        progress=lambda done, total: seen.append((done, total)),
+        models, VideoState(), clip, "the leftmost shape", key_s=1.0, threshold=0.0, progress=progress_into(seen)
     )
     tracks = json.loads(open(res.json_path).read())
     assert tracks["key_frame"] == {"position": 10, "index": 10}

@@ -13,7 +13,8 @@ Every problem with the input raises a `VideoError` (a `ValueError`) whose messag
 sentence: missing file, undecodable or truncated file, no video stream, no frames, sides out of
 range or changing mid-video, a bad range, or a video longer than `max_seconds` (default 30 s of
 the selected range at the file's own frame rate, the length SAM 3's concept tracking is defined
-for; pass a range or raise the limit for longer ones).
+for; pass a range or raise the limit for longer ones). `max_side` downscales frames as they are decoded,
+so a huge frame size costs the decoder, never the model or the masks.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
+import cv2
 import numpy as np
 
 DEFAULT_MAX_SECONDS = 30.0
@@ -264,7 +266,8 @@ class VideoReader:
     "4.5s" (`end` exclusive, clamped to the video's length).
 
     Iterating decodes sequentially (constant memory); `get(i)` gives the i-th selected frame
-    by random access, for trackers that propagate backwards.
+    by random access, for trackers that propagate backwards. With `max_side`, frames whose longer side
+    exceeds it come out downscaled (area interpolation), and `width`, `height` and `size` are theirs.
     """
 
     def __init__(
@@ -275,6 +278,7 @@ class VideoReader:
         stride: int = 1,
         max_seconds: float | None = DEFAULT_MAX_SECONDS,
         backend: str = "auto",
+        max_side: int | None = None,
     ):
         self.info = probe(path)
         self.path = self.info.path
@@ -307,6 +311,14 @@ class VideoReader:
             raise ValueError("PyAV is not installed")
         self.backend = backend
         self._decord = None
+        if max_side is not None and max_side < MIN_SIDE:
+            raise ValueError(f"max_side must be at least {MIN_SIDE}, got {max_side}")
+        longest = max(self.info.width, self.info.height)
+        self.scale = 1.0 if max_side is None or longest <= max_side else max_side / longest
+        self._out = (
+            max(1, round(self.info.height * self.scale)),
+            max(1, round(self.info.width * self.scale)),
+        )
 
     # -- metadata ---------------------------------------------------------------------------
     @property
@@ -318,16 +330,17 @@ class VideoReader:
 
     @property
     def width(self) -> int:
-        return self.info.width
+        """The width of the frames this reader yields (the file's, unless `max_side` shrinks them)."""
+        return self._out[1]
 
     @property
     def height(self) -> int:
-        return self.info.height
+        return self._out[0]
 
     @property
     def size(self) -> tuple[int, int]:
-        """(height, width), the order masks use."""
-        return self.info.height, self.info.width
+        """(height, width) of the frames this reader yields, the order masks use."""
+        return self._out
 
     @property
     def fps(self) -> float:
@@ -343,12 +356,16 @@ class VideoReader:
 
     # -- decoding ---------------------------------------------------------------------------
     def _check(self, image: np.ndarray, index: int) -> np.ndarray:
-        if image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != self.size:
+        """The decoded frame, checked against the file's size, at the size this reader yields."""
+        file_size = (self.info.height, self.info.width)
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != file_size:
             got = f"{image.shape[1]}x{image.shape[0]}" if image.ndim >= 2 else str(image.shape)
             raise VideoSizeError(
-                f"frame {index} of {self.path} is {got} but the video is {self.width}x{self.height}; "
+                f"frame {index} of {self.path} is {got} but the video is {self.info.width}x{self.info.height}; "
                 "videos whose size changes are not supported"
             )
+        if self._out != file_size:
+            image = cv2.resize(image, (self._out[1], self._out[0]), interpolation=cv2.INTER_AREA)
         return image
 
     def _decord_reader(self):

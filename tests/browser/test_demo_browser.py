@@ -48,16 +48,20 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def app_url(tiny_checkpoint, tmp_path_factory):
-    from demo.models import Models
-    from demo.ui import build_app
+    import os
 
+    from demo.models import Models
+    from demo.ui import build_app, launch
+
+    os.environ["SAM3_AGENT_ALLOW_PRIVATE_URLS"] = "1"  # the scripted model servers run on this machine
     app = build_app(Models.load(tiny_checkpoint, device="cpu"))
     port = _free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    launch(app, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
         app.close()
+        del os.environ["SAM3_AGENT_ALLOW_PRIVATE_URLS"]
 
 
 @pytest.fixture(scope="module")

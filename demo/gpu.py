@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 
 import gradio as gr
 
@@ -21,8 +20,6 @@ try:  # importable on Spaces (and where someone installed it)
     import spaces
 except ImportError:
     spaces = None
-
-ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 
 
 class WorkerInputError(gr.Error):

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 from agent.backends.url_guard import URLRefused, check_base_url
 
-_TRUE = ("1", "true", "yes", "on")
+_TRUE = ("1", "true", "yes", "on", "t")
+ZERO_GPU_VIDEO_FRAMES = 120
+ZERO_GPU_VIDEO_SECONDS = 90.0
 
 
 def _flag(name: str) -> bool | None:
@@ -77,6 +79,8 @@ class Settings:
             server = OwnerServer(url, model, os.environ.get("OPENAI_API_KEY") or None)
         vlms = tuple(dict.fromkeys(v.strip() for v in os.environ.get("SAM3_AGENT_VLMS", "").split(",") if v.strip()))
         d = cls()
+        if _flag("SPACES_ZERO_GPU"):  # a free visitor's daily GPU quota is minutes: keep one video run short
+            d = cls(max_video_frames=ZERO_GPU_VIDEO_FRAMES, video_seconds=ZERO_GPU_VIDEO_SECONDS)
         return cls(
             public=public,
             server=server,

@@ -7,8 +7,7 @@ recall for "<colour> <shape>" and bare "<shape>" phrases; the same by the image'
 processor squashes every image to a square, distorting shapes on elongated ones); recall by the shape's
 circumradius as the model sees it (after resizing to its input side); and each unmatched detection's
 cause: the wanted shape with a poor mask or a duplicate, another shape (same colour or not), or nothing
-(background, or several shapes merged). This is how step 14,000 showed its backbone had learnt colour
-but not shape.
+(background, or several shapes merged).
 """
 
 from __future__ import annotations

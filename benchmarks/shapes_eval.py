@@ -66,8 +66,8 @@ def calibrate(
     look_closer: bool | None = True,
 ) -> dict:
     """F1 and absent-empty rate per threshold (worst renderer), and the chosen operating point."""
-    # fine where operating points have been (0.1-0.3 for young models, 0.45-0.65 for later ones): a coarse
-    # step there can skip the one threshold that meets the absent bar within the F1 allowance
+    # fine where operating points fall: a coarse step can skip the one threshold that meets the absent bar
+    # within the F1 allowance
     grid = [round(0.02 * k, 2) for k in range(1, 36)] + [round(0.05 * k, 2) for k in range(15, 19)]
     per_renderer = [
         sweep(segmenter, list(scenes(n_scenes // 2, seed, r, SIDES)), grid, seed, tile_aspect, look_closer)

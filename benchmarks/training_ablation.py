@@ -11,8 +11,8 @@ learning-rate schedule of the full run, so the curves differ only by the ablated
 averages of the per-step losses the runs all compute (the ablated term is still logged as zero), plus the
 held-out indicators logged at each evaluation: presence accuracy and the gap between the top query score
 on phrases that are present and on phrases that are absent. The figures in `benchmarks/results/` compare
-the first 850 steps of the original recipe (trainable text encoder; the full run's log is
-`train_state/sam3-shapes-log.jsonl` as of commit 926f1d1).
+the first 850 steps of the original recipe (trainable text encoder; the full run's log is in git history:
+`git show 926f1d1:train_state/sam3-shapes-log.jsonl`).
 """
 
 from __future__ import annotations

@@ -85,8 +85,8 @@ def hard_negatives(shapes: list[Shape]) -> list[str]:
 
 
 # How often each kind of phrase is asked. Drawing phrases uniformly let the many two-word forms
-# ("red shapes", "red objects"...) crowd out bare shape names, and the step-3502 model nearly never
-# found "circle" (F1 0.03, against 0.40 for "red circle").
+# ("red shapes", "red objects"...) crowd out bare shape names, and a model trained so nearly never
+# found "circle" (F1 0.03).
 POSITIVE_KINDS = {"colour kind": 0.4, "kind": 0.35, "colour generic": 0.15, "generic": 0.1}
 NEGATIVE_KINDS = {"hard": 0.6, "kind": 0.25, "any": 0.15}
 

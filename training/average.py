@@ -1,13 +1,11 @@
 """`python -m training.average OUT CHECKPOINT [CHECKPOINT ...]`: one model from the end of a run.
 
-Late in a run with a small learning rate, successive checkpoints of this small model differ more than
-they improve: on the same 96 calibration scenes, step 48,000 of the 8-layer run scored F1 0.708 with 92%
-of absent phrases empty at threshold 0.50, step 49,000 F1 0.639 with 95%. The uniform average of the
-weights of four such checkpoints, 1,000 steps apart, is better than each on both counts (F1 0.686 with
-95% at 0.55, and the best F1 of any threshold 0.749 against 0.729 and 0.668). Checkpoints of one run
-average well because they lie in one basin; models of different runs do not, and different
-architectures cannot: those are refused. The training loop keeps the copies to average
-(`--snapshot-every`, in OUT/snapshots).
+Late in a run with a small learning rate, successive checkpoints of this small model trade finding
+shapes against rejecting absent phrases more than they improve. The uniform average of the weights of
+four such checkpoints, 1,000 steps apart, is better than each on both counts (the measurements:
+docs/training.md). Checkpoints of one run average well because they lie in one basin; models of different
+runs do not, and different architectures cannot: those are refused. The training loop keeps the copies to
+average (`--snapshot-every`, in OUT/snapshots).
 """
 
 from __future__ import annotations

@@ -2,14 +2,13 @@
 
     python -m training.deepen runs/shapes512/checkpoint runs/deep/checkpoint --layers 8
 
-The ShapesWorld model's errors are mostly shape kinds it cannot tell apart, and its F1 flattened
-over the last stretches: more backbone layers are the cheap capacity (its ViT is about a fifth of a
-training step; 4 -> 8 layers made steps ~15% slower). New layers are copies of the trained ones
-(progressive stacking) whose attention output and MLP output projections are zeroed: each starts as
-the identity on the residual stream, so the model is unchanged until training moves those projections.
-Global-attention layers stay every fourth counting from the last (`training.configs.global_layers`); the
-old layers keep their order and their kind of attention, the new ones fill the free positions. Adam moments follow their
-parameters by name; new parameters start without moments.
+The ShapesWorld model's errors are mostly shape kinds it cannot tell apart, and its F1 flattened over the last
+stretches: more backbone layers are the cheap capacity (4 -> 8 layers made steps ~15% slower). New layers are
+copies of the trained ones (progressive stacking) whose attention output and MLP output projections are
+zeroed: each starts as the identity on the residual stream, so the model is unchanged until training moves
+those projections. Global-attention layers stay every fourth counting from the last
+(`training.configs.global_layers`); the old layers keep their order and their kind of attention, the new ones
+fill the free positions. Adam moments follow their parameters by name; new parameters start without moments.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ class TrainConfig:
     word_embedding_std: float = 1.0
     dropout: float = 0.0  # ShapesWorld never repeats a batch: dropout would only add noise
     # Weight of the auxiliary per-pixel shape-kind head (training/kind_head.py; 0: none). At 5 its gradient
-    # on the backbone was ~15% of the phrase losses' and the kind loss sat flat for 1,700 steps.
+    # on the backbone was too small to move it: the kind loss sat flat for 1,700 steps.
     kind_loss: float = 30.0
     weight_decay: float = 0.05
     warmup: int = 300
@@ -60,8 +60,8 @@ class TrainConfig:
     seed: int = 0
     side_range: tuple[int, int] = (128, 1024)  # the benchmark's sides, rendered at most max_side
     max_side: int = 384  # raised to the model's input side when that is larger
-    # Share of one-colour scenes. At step 9000 the model still answered "red square" with the red circle:
-    # colour explained most of the loss, so it had not learnt shapes. One colour leaves only shape.
+    # Share of one-colour scenes: where colour explains most of the loss, a model can answer "red square"
+    # with the red circle and never learn shapes. One colour leaves only shape.
     monochrome: float = 0.3
     eval_every: int = 500
     save_every: int = 250
@@ -88,7 +88,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 def spread_word_embeddings(model: Sam3Model, std: float, seed: int) -> None:
     """Re-draws the token embeddings at `std`: at the default 0.02 a word is ~5% of what the text encoder
-    outputs, so different phrases start out with near-identical features (cosine ~0.95)."""
+    outputs, so different phrases start out with near-identical features."""
     weight = model.text_encoder.get_input_embeddings().weight
     with torch.no_grad():
         weight.copy_(torch.randn(weight.shape, generator=torch.Generator().manual_seed(seed)) * std)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from agent.frame import Frame
 from sam3.detections import Detections, mask_iou
 
 SAME_OBJECT_IOU = 0.85
@@ -13,6 +14,7 @@ SAME_OBJECT_IOU = 0.85
 class MaskBoard:
     def __init__(self, image_size: tuple[int, int]):
         self.detections = Detections.empty(image_size)
+        self.rejected: set[int] = set()  # numbers a check rejected: left out of any answer
 
     def __len__(self) -> int:
         return len(self.detections)
@@ -34,21 +36,26 @@ class MaskBoard:
             self.detections = Detections.merge([self.detections, new[fresh]])
         return numbers
 
+    def reject(self, number: int) -> None:
+        self.rejected.add(number)
+
     def pick(self, numbers: list[int]) -> Detections:
         return self.detections[[n - 1 for n in numbers]]
 
-    def describe(self, numbers: list[int] | None = None) -> str:
-        """One line per mask: number, phrase, score, box, area (% of the image)."""
+    def describe(self, numbers: list[int] | None = None, frame: Frame | None = None) -> str:
+        """One line per mask: number, phrase, score, box (in `frame`'s shown pixels), area (% of the image)."""
         det = self.detections
+        frame = frame or Frame(det.image_size)
         h, w = det.image_size
         numbers = numbers if numbers is not None else list(range(1, len(det) + 1))
         areas = det.areas
         lines = []
         for n in numbers:
             i = n - 1
-            box = ", ".join(str(int(round(v))) for v in det.boxes[i])
+            box = ", ".join(str(v) for v in frame.to_model(det.boxes[i]))
+            rejected = " (rejected)" if n in self.rejected else ""
             lines.append(
                 f"{n}: '{det.phrases[i]}' score {det.scores[i]:.2f} box [{box}] "
-                f"area {100 * areas[i] / (h * w):.1f}%"
+                f"area {100 * areas[i] / (h * w):.1f}%{rejected}"
             )
         return "\n".join(lines)

@@ -1,6 +1,6 @@
 """`python -m agent run --image PATH --query "..."` (one image) and `python -m agent video --video PATH
 --query "..." [--frame N]` (the answer on a key frame, followed through the clip): the agent from the shell,
-JSON out."""
+JSON out. The exit status says whether an answer could be given (`EXIT_CODES`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ from sam3.cli import UsageError, run_cli, write_json
 from sam3.image_io import load_image
 from sam3.session import Segmenter
 
+# The exit status by the answer's status: 0 when an answer was given (ok, no_match, or a flagged best guess,
+# unsure), 3 when none could be (error), 4 when a limit ended the run (budget: the JSON holds the best so far);
+# 2 is bad input, as for every CLI here.
+EXIT_CODES = {"ok": 0, "no_match": 0, "unsure": 0, "error": 3, "budget": 4}
+EPILOG = (
+    "exit status: 0 an answer was given (status ok, no_match, or unsure: a flagged best guess); 2 bad input; "
+    "3 no answer could be given (status error: the query could not be read, or the model backend failed); "
+    "4 a limit (rounds, seconds, tokens) ended the run, the JSON holds the best answer so far (status budget)"
+)
+
 
 def _progress(ev) -> None:
     """One line per step on stderr, so a person sees the run unfold."""
@@ -27,7 +37,8 @@ def _progress(ev) -> None:
     elif isinstance(ev, Notice):
         line = f"[{ev.round}] {ev.level}: {ev.text[:200]}"
     elif isinstance(ev, FinalEvent):
-        line = f"answer: {ev.answer.status}, {len(ev.answer.detections)} mask(s) {ev.answer.message[:200]}"
+        said = f" \"{ev.answer.text}\"" if ev.answer.text else ""
+        line = f"answer: {ev.answer.status}, {len(ev.answer.detections)} mask(s){said} {ev.answer.message[:200]}"
     else:
         return
     print(line, file=sys.stderr)
@@ -48,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     payload["model"] = segmenter.loaded.source
     payload["image"] = {"width": image.width, "height": image.height}
     write_json(payload, args.json)
-    return 0
+    return EXIT_CODES[run.answer.status]
 
 
 def _make_agent(args: argparse.Namespace) -> Agent:
@@ -113,7 +124,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     if args.overlay:
         write_overlay(reader, recorder, args.overlay)
     write_json(payload, args.json)
-    return 0
+    return EXIT_CODES[key.run.answer.status]
 
 
 def _agent_options(p: argparse.ArgumentParser) -> None:
@@ -123,7 +134,10 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
         default="spatial",
         help="spatial (default, no model), transformers:<model id or dir>, or openai:<base url>#<model>",
     )
-    p.add_argument("--no-fast-path", action="store_true", help="send every query to the MLLM, even parseable ones")
+    p.add_argument(
+        "--no-fast-path", action="store_true",
+        help="send every query to the MLLM, even those the spatial planner fully understands",
+    )
     p.add_argument("--model", help="SAM 3 Hub id or directory (default as for python -m sam3)")
     p.add_argument("--device")
     p.add_argument("--threshold", type=float, help="SAM 3 score threshold (default: the checkpoint's)")
@@ -134,13 +148,17 @@ def _agent_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m agent", description="Referring segmentation with SAM 3 as a tool.")
+    ap = argparse.ArgumentParser(
+        prog="python -m agent", description="Referring segmentation with SAM 3 as a tool.", epilog=EPILOG
+    )
     sub = ap.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="answer one query on one image")
+    run = sub.add_parser("run", help="answer one query on one image", epilog=EPILOG)
     run.add_argument("--image", required=True)
     _agent_options(run)
     run.set_defaults(func=cmd_run)
-    vid = sub.add_parser("video", help="answer a query on a key frame of a video and follow the answer through it")
+    vid = sub.add_parser(
+        "video", help="answer a query on a key frame of a video and follow the answer through it", epilog=EPILOG
+    )
     vid.add_argument("--video", required=True)
     vid.add_argument("--frame", type=int, default=0, help="key frame: 0-based position among the selected frames")
     vid.add_argument("--start", help="first frame: a frame number or seconds such as 2.5s")

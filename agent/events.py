@@ -9,7 +9,9 @@ import numpy as np
 
 from sam3.detections import Detections
 
-Status = Literal["ok", "no_match", "budget", "error"]
+# ok: answered; no_match: nothing answers; unsure: a best guess, flagged (the message says why);
+# budget: a limit ended the run (best answer so far); error: no answer could be given
+Status = Literal["ok", "no_match", "unsure", "budget", "error"]
 
 
 @dataclass
@@ -69,12 +71,17 @@ class Notice:
 
 @dataclass
 class Answer:
+    """`text` is the short answer a person reads ("4 squares", "Yes: 1 purple star"); `message` how it came
+    about (and why it is flagged, when the status is `unsure`)."""
+
     status: Status
     detections: Detections
     message: str = ""
+    text: str = ""
 
     def to_json(self) -> dict:
-        return {"status": self.status, "message": self.message, "detections": self.detections.to_json_list()}
+        return {"status": self.status, "text": self.text, "message": self.message,
+                "detections": self.detections.to_json_list()}
 
 
 @dataclass
@@ -87,6 +94,7 @@ class FinalEvent:
             "type": "final",
             "round": self.round,
             "status": self.answer.status,
+            "text": self.answer.text,
             "message": self.answer.message,
             "num_masks": len(self.answer.detections),
         }

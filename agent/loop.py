@@ -1,36 +1,36 @@
 """The agent loop: a generator of events, so every consumer sees each step as it happens.
 
 Budgets (rounds, seconds, tokens, malformed replies) end a run with the best answer so far,
-marked `budget`, never with an exception. The spatial planner answers the queries it can
-parse without any model call; the rest go to the configured MLLM.
+marked `budget`, never with an exception. The spatial planner answers the queries it fully
+understands without any model call (`agent.fast_path`); the rest go to the configured MLLM,
+which calls the tools of `agent.tools` by name. The model sees the image downscaled to its
+backend's `max_image_side` and exchanges boxes in that frame (`agent.frame`); every tool result
+restates the query.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image
 
 from agent import prompts
 from agent.board import MaskBoard
 from agent.events import AgentRun, Answer, FinalEvent, Notice, Thought, ToolCallEvent, ToolResultEvent
+from agent.fast_path import planner_events, session_vocabulary
+from agent.frame import Frame
 from agent.llm import ChatModel, ImagePart, LLMError, Message, TextPart
-from agent.parsing import ParseError, ToolCall, check_indices, parse_reply
+from agent.parsing import ParseError, parse_reply
+from agent.spatial import Vocabulary
+from agent.tools import TOOLS
 from sam3.detections import Detections
-from sam3.overlay import crop_grid, draw_overlay
-from sam3.session import BoxPrompt, ImageSession
+from sam3.session import ImageSession
 
 MAX_QUERY_CHARS = 500
-# The spatial planner asks SAM 3 down to this fraction of the threshold: below-threshold instances count
-# only where the query says something exists and no or too few confident ones do (agent/spatial.py:
-# a relation's anchor, a closest / farthest target, a union's part, a count).
-WEAK_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class Agent:
         spatial: bool = True,
         budget: Budget = Budget(),
         threshold: float | None = None,
+        vocabulary: Vocabulary | None = None,
     ):
         if llm is None and not spatial:
             raise ValueError("the agent needs an LLM backend or the spatial planner")
@@ -72,6 +73,7 @@ class Agent:
         self.spatial = spatial
         self.budget = budget
         self.threshold = threshold
+        self.vocabulary = vocabulary  # None: the words the session's checkpoint declares, if any
 
     @property
     def name(self) -> str:
@@ -90,67 +92,30 @@ class Agent:
             yield FinalEvent(Answer("error", Detections.empty(session.size), msg), 0)
             return
         if self.spatial:
-            done = yield from self._spatial(session, query, counters)
-            if done:
-                return
-        if self.llm is None:
-            msg = (
-                "the spatial planner cannot parse this query; choose an MLLM backend "
-                "(a local VLM or an OpenAI-compatible server) for free-form queries"
+            vocabulary = self.vocabulary or session_vocabulary(session)
+            handed = yield from planner_events(
+                session, query, counters, self.threshold, vocabulary, has_llm=self.llm is not None
             )
-            yield FinalEvent(Answer("error", Detections.empty(session.size), msg), 0)
-            return
+            if handed is None:
+                return
         yield from _LLMRun(self, session, query, counters).events()
-
-    def _spatial(self, session: ImageSession, query: str, counters: Counters):
-        from agent.spatial import execute, parse_query
-
-        plan = parse_query(query)
-        if plan is None:
-            if self.llm is not None:
-                yield Notice("the spatial planner cannot parse this query; asking the model", 0)
-            return False
-        yield Thought(plan.describe(), 0, source="spatial")
-        yield ToolCallEvent("segment", {"phrases": list(plan.phrases)}, 0)
-
-        confident = session.score_threshold if self.threshold is None else self.threshold
-
-        def segment(phrases: list[str]) -> Detections:
-            t0 = time.perf_counter()
-            det = session.segment(phrases, threshold=WEAK_FLOOR * confident, closer_below=confident)
-            counters.sam3_calls += 1
-            counters.sam3_ms += 1e3 * (time.perf_counter() - t0)
-            return det
-
-        answer = execute(plan, segment, confident)
-        image = draw_overlay(session.image, answer.candidates) if len(answer.candidates) else None
-        yield ToolResultEvent(
-            "segment", f"{len(answer.candidates)} candidate masks", 0, image, answer.candidates
-        )
-        status = "ok" if len(answer.detections) else "no_match"
-        yield FinalEvent(Answer(status, answer.detections, answer.explanation), 0)
-        return True
-
-
-def _yes(text: str) -> bool | None:
-    m = re.match(r"\W*(yes|no)\b", text.strip().lower())
-    return None if m is None else m.group(1) == "yes"
 
 
 class _LLMRun:
-    """State of one model-driven run."""
+    """State of one model-driven run; the tools (`agent.tools`) work on it."""
 
     def __init__(self, agent: Agent, session: ImageSession, query: str, counters: Counters):
         self.agent, self.session, self.query, self.c = agent, session, query, counters
         self.board = MaskBoard(session.size)
+        self.frame = Frame.for_model(session.size, getattr(agent.llm, "max_image_side", None))
+        self.threshold = agent.threshold
+        self.tried: list[str] = []
         self.last_found: list[int] = []
         self.t0 = time.perf_counter()
         self._count_lock = threading.Lock()
-        h, w = session.size
-        self.history = [
-            Message.text("system", prompts.SYSTEM_PROMPT),
-            Message("user", [ImagePart(session.image), TextPart(prompts.first_user_message(query, w, h))]),
-        ]
+        h, w = self.frame.shown_size
+        first = [ImagePart(self.frame.show(session.image)), TextPart(prompts.first_user_message(query, w, h))]
+        self.history = [Message.text("system", prompts.SYSTEM_PROMPT), Message("user", first)]
 
     # -- budgets -------------------------------------------------------------------------------
     def _over_budget(self, round_: int) -> str | None:
@@ -165,15 +130,15 @@ class _LLMRun:
 
     def _best_so_far(self, reason: str, status: str = "budget") -> FinalEvent:
         if self.last_found:
-            det = self.board.pick(self.last_found)
+            det = self.board.pick([n for n in self.last_found if n not in self.board.rejected])
             msg = f"{reason}; returning the masks of the last search as the best answer so far"
         else:
             det = Detections.empty(self.session.size)
             msg = f"{reason}; no masks were found before it"
         return FinalEvent(Answer(status, det, msg), 0)
 
-    # -- model calls -----------------------------------------------------------------------------
-    def _ask(self, messages: list[Message], max_tokens: int) -> str:
+    # -- what tools call (ToolContext) -----------------------------------------------------------
+    def ask(self, messages: list[Message], max_tokens: int) -> str:
         remaining = self.agent.budget.seconds - (time.perf_counter() - self.t0)
         t0 = time.perf_counter()
         try:
@@ -185,6 +150,22 @@ class _LLMRun:
         with self._count_lock:
             self.c.tokens += reply.prompt_tokens + reply.completion_tokens
         return reply.text
+
+    def ask_all(self, requests: list[list[Message]], max_tokens: int) -> list[str]:
+        """One model call per request, all at once (threads), never N sequential round trips."""
+
+        def one(messages: list[Message]) -> str:
+            try:
+                return self.ask(messages, max_tokens)
+            except LLMError as exc:
+                return f"(no answer: {exc})"
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.agent.budget.check_workers, len(requests)))) as pool:
+            return list(pool.map(one, requests))
+
+    def count_sam3(self, ms: float) -> None:
+        self.c.sam3_calls += 1
+        self.c.sam3_ms += ms
 
     def _visible_history(self) -> list[Message]:
         """Only the newest tool image is resent; older ones become a note (bounded context)."""
@@ -214,7 +195,7 @@ class _LLMRun:
                 yield self._best_so_far(reason)
                 return
             try:
-                text = self._ask(self._visible_history(), self.agent.budget.max_reply_tokens)
+                text = self.ask(self._visible_history(), self.agent.budget.max_reply_tokens)
             except LLMError as exc:
                 yield Notice(f"the model backend failed: {exc}", round_, "error")
                 yield self._best_so_far(f"the model backend failed ({exc})", status="error")
@@ -229,111 +210,37 @@ class _LLMRun:
                 if bad >= self.agent.budget.bad_replies:
                     yield self._best_so_far(f"{bad} unreadable replies in a row")
                     return
-                self.history.append(Message.text("user", prompts.tool_error(str(exc))))
+                self._reply(prompts.tool_error(str(exc)))
                 round_ += 1
                 continue
             bad = 0
             if call.thought:
                 yield Thought(call.thought, round_)
             yield ToolCallEvent(call.tool, call.args, round_, call.repaired)
-            final = yield from self._execute(call, round_)
-            if final is not None:
-                yield final
+            result = TOOLS[call.tool].run(self, call.args)
+            for notice in result.notices:
+                yield Notice(notice, round_, "warning")
+            if result.final is not None:
+                if not result.final.message:
+                    result.final.message = call.thought
+                yield FinalEvent(result.final, round_)
                 return
+            if result.error:
+                self._reply(prompts.tool_error(result.text.removeprefix("Error: ")))
+            else:
+                yield ToolResultEvent(call.tool, result.text, round_, result.image, result.detections)
+                shown = None
+                if result.image is not None:
+                    shown = self.frame.show(result.image) if result.whole_image else Image.fromarray(result.image)
+                self._reply(prompts.restate(self.query, result.text), shown)
             left = self.agent.budget.rounds - round_
             if 0 < left <= 2:
                 self.history[-1].parts.append(TextPart(prompts.budget_warning(left)))
             round_ += 1
 
-    def _reply(self, text: str, image: np.ndarray | None = None) -> None:
-        parts = [TextPart(text)] + ([ImagePart(Image.fromarray(image))] if image is not None else [])
+    def _reply(self, text: str, image: Image.Image | None = None) -> None:
+        parts = [TextPart(text)] + ([ImagePart(image)] if image is not None else [])
         self.history.append(Message("user", parts))
-
-    def _numbers(self, call: ToolCall, round_: int):
-        numbers, problem = check_indices(call.args["masks"], len(self.board))
-        if problem:
-            yield Notice(problem, round_, "warning")
-        return numbers, problem
-
-    def _execute(self, call: ToolCall, round_: int):
-        tool = call.tool
-        if tool == "segment":
-            return (yield from self._segment(call, round_))
-        if tool == "no_match":
-            return FinalEvent(
-                Answer("no_match", Detections.empty(self.session.size), call.args.get("reason", "")), round_
-            )
-        numbers, problem = yield from self._numbers(call, round_)
-        if problem and not numbers:
-            self._reply(prompts.tool_error(problem))
-            return None
-        if tool == "select":
-            if problem:  # some numbers were invalid: ambiguous, ask again rather than guess
-                self._reply(prompts.tool_error(problem + "; select again with valid numbers"))
-                return None
-            return FinalEvent(Answer("ok", self.board.pick(numbers), call.thought), round_)
-        if tool == "inspect":
-            grid = crop_grid(self.session.image, self.board.detections, [n - 1 for n in numbers])
-            text = "Close-up crops, each tagged with its mask number:\n" + self.board.describe(numbers)
-            yield ToolResultEvent("inspect", text, round_, grid, self.board.pick(numbers))
-            self._reply(text, grid)
-            return None
-        return (yield from self._check(call, numbers, round_))
-
-    def _segment(self, call: ToolCall, round_: int):
-        t0 = time.perf_counter()
-        try:
-            boxes = [BoxPrompt(tuple(b)) for b in call.args.get("boxes", [])]
-            boxes += [BoxPrompt(tuple(b), positive=False) for b in call.args.get("negative_boxes", [])]
-            det = self.session.segment(call.args["phrases"], boxes=boxes, threshold=self.agent.threshold)
-        except ValueError as exc:  # e.g. a degenerate box from the model
-            yield Notice(f"segment failed: {exc}", round_, "warning")
-            self._reply(prompts.tool_error(str(exc)))
-            return None
-        finally:
-            self.c.sam3_calls += 1
-            self.c.sam3_ms += 1e3 * (time.perf_counter() - t0)
-        numbers = self.board.add(det)
-        self.last_found = list(dict.fromkeys(numbers))
-        phrases = ", ".join(f"'{p}'" for p in call.args["phrases"])
-        if not numbers:
-            text = f"No masks found for {phrases}."
-            image = None
-        else:
-            text = (
-                f"Found {len(self.last_found)} mask(s) for {phrases}; {len(self.board)} numbered mask(s) in "
-                f"total:\n{self.board.describe()}"
-            )
-            image = draw_overlay(self.session.image, self.board.detections)
-        yield ToolResultEvent("segment", text, round_, image, self.board.detections)
-        self._reply(text, image)
-        return None
-
-    def _check(self, call: ToolCall, numbers: list[int], round_: int):
-        """One model call per mask, all at once (threads), never N sequential round trips."""
-        question = call.args["question"]
-        det = self.board.detections
-
-        def ask(n: int) -> str:
-            crop = crop_grid(self.session.image, det, [n - 1], cell=336)
-            msg = Message(
-                "user", [ImagePart(Image.fromarray(crop)), TextPart(prompts.check_prompt(question))]
-            )
-            try:
-                return self._ask([msg], 64)
-            except LLMError as exc:
-                return f"(no answer: {exc})"
-
-        with ThreadPoolExecutor(max_workers=min(self.agent.budget.check_workers, len(numbers))) as pool:
-            answers = list(pool.map(ask, numbers))
-        lines = []
-        for n, a in zip(numbers, answers):
-            verdict = {True: "yes", False: "no", None: "unclear"}[_yes(a)]
-            lines.append(f"{n}: {verdict} ({' '.join(a.split())[:160]})")
-        text = f"Answers to '{question}':\n" + "\n".join(lines)
-        yield ToolResultEvent("check", text, round_, None, self.board.pick(numbers))
-        self._reply(text)
-        return None
 
 
 def run_to_end(

@@ -7,6 +7,7 @@ on the network for more than a few seconds.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -54,10 +55,34 @@ class LoadedSam3:
         return float(getattr(self.model.config, "mask_threshold", 0.5))
 
     @property
+    def vocabulary(self) -> dict[str, list[str]] | None:
+        """The words a closed-vocabulary checkpoint knows (`vocabulary` in its config: "colours", "nouns",
+        "generic"), so that a query's other words can be read as the nearest known ones; None for an open
+        vocabulary such as facebook/sam3's."""
+        return _vocabulary(getattr(self.model.config, "vocabulary", None))
+
+    @property
     def look_closer(self) -> bool:
         """Whether unsure detections are scored again on a zoomed crop (`sam3.closer`) by default: a
         threshold is calibrated with it or without it, so the checkpoint that records one says which."""
         return bool(getattr(self.model.config, "look_closer", False))
+
+
+def _vocabulary(spec: object) -> dict[str, list[str]] | None:
+    if not isinstance(spec, dict):
+        return None
+    out = {k: [str(w) for w in spec.get(k, ()) if isinstance(w, str) and w.strip()]
+           for k in ("colours", "nouns", "generic")}
+    return out if out["nouns"] or out["generic"] else None
+
+
+def read_vocabulary(model_dir: str | os.PathLike) -> dict[str, list[str]] | None:
+    """A checkpoint directory's declared vocabulary (see `LoadedSam3.vocabulary`), without loading it."""
+    path = Path(model_dir) / "config.json"
+    try:
+        return _vocabulary(json.loads(path.read_text()).get("vocabulary"))
+    except (OSError, ValueError):
+        return None
 
 
 def default_device() -> torch.device:

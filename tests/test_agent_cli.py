@@ -39,6 +39,7 @@ def test_run_writes_the_documented_json(tiny_checkpoint, image_file, tmp_path, c
     run = json.loads(out.read_text())
     assert run["query"] == "the two largest stars" and run["backend"] == "spatial"
     assert run["answer"]["status"] == "ok" and len(run["answer"]["detections"]) == 2
+    assert run["answer"]["text"] == "2 stars"
     for det in run["answer"]["detections"]:
         assert det["mask"]["size"] == [70, 90] and det["phrase"] == "stars"
     assert run["llm_calls"] == 0 and run["sam3_calls"] == 1
@@ -47,24 +48,30 @@ def test_run_writes_the_documented_json(tiny_checkpoint, image_file, tmp_path, c
     assert "answer: ok, 2 mask(s)" in capsys.readouterr().err
 
 
-def test_unparseable_query_without_a_model_is_an_error_answer(tiny_checkpoint, image_file, capsys):
-    assert (
-        main(
-            [
-                "run",
-                "--image",
-                image_file,
-                "--query",
-                "what is the meaning of this picture?",
-                "--model",
-                tiny_checkpoint,
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+def test_unparseable_query_without_a_model_is_an_error_answer_and_exit_3(tiny_checkpoint, image_file, capsys):
+    rc = main(["run", "--image", image_file, "--query", "what is the meaning of this picture?", "--model",
+               tiny_checkpoint, "--quiet"])
     run = json.loads(capsys.readouterr().out)
+    assert rc == 3, "no answer could be given"
     assert run["answer"]["status"] == "error" and "MLLM backend" in run["answer"]["message"]
+
+
+def test_counts_and_questions_answer_in_text_and_exit_0(tiny_checkpoint, image_file, capsys):
+    rc = main(["run", "--image", image_file, "--query", "how many stars are there?", "--model", tiny_checkpoint,
+               "--threshold", "0"])
+    run = json.loads(capsys.readouterr().out)
+    n = len(run["answer"]["detections"])
+    assert rc == 0 and run["answer"]["text"] == f"{n} star{'' if n == 1 else 's'}"
+    rc = main(["run", "--image", image_file, "--query", "is there a star?", "--model", tiny_checkpoint,
+               "--threshold", "0", "--quiet"])
+    run = json.loads(capsys.readouterr().out)
+    assert rc == 0 and run["answer"]["text"].startswith("Yes: ")
+
+
+def test_the_help_documents_the_exit_status(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "exit status: 0 an answer was given" in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,7 @@ def test_many_phrases_and_rounds_encode_once(segmenter, image):
         [
             '{"tool": "segment", "phrases": ["cup", "red cup", "mug"]}',
             '{"tool": "segment", "phrases": ["plate"]}',
-            '{"tool": "segment", "phrases": ["cup"]}',
+            '{"tool": "segment", "phrases": ["saucer"]}',
             '{"tool": "select", "masks": [1]}',
         ]
     )
@@ -158,23 +158,46 @@ def test_no_match(segmenter, image):
 
 
 def test_check_asks_about_all_masks_at_once(segmenter, image):
-    def slow_yes(messages):
+    def slow_verdict(messages):
         time.sleep(0.2)
-        return "Yes, it is."
+        return "It is red. <verdict>Accept</verdict>" if "Red?" in messages[0].joined_text else "Yes"
 
     agent, model = agent_with(
         [
             '{"tool": "segment", "phrases": ["cup"]}',
             '{"tool": "check", "masks": [1, 2, 3], "question": "Red?"}',
         ]
-        + [slow_yes] * 3
+        + [slow_verdict] * 3
         + ['{"tool": "select", "masks": [2]}']
     )
     events, answer, counters = run(agent, segmenter, image)
     check = [e for e in events if isinstance(e, ToolResultEvent) and e.tool == "check"][0]
-    assert check.text.count(": yes") == 3
+    assert check.text.count(": accept") == 3
     assert model.max_in_flight >= 2, "per-mask checks must not run one after another"
     assert answer.status == "ok" and counters.llm_calls == 6
+    one_look = model.seen[2]  # a check: one message, the query restated, two views side by side
+    assert len(one_look) == 1 and "the leftmost cup" in one_look[0].joined_text
+    view = one_look[0].images[0]
+    assert view.height == 336 and view.width > 336
+
+
+def test_rejected_masks_are_left_out_of_the_answer(segmenter, image):
+    agent, _ = agent_with(
+        [
+            '{"tool": "segment", "phrases": ["cup"]}',
+            '{"tool": "check", "masks": [1, 2]}',
+            lambda m: "A plate, not a cup. <verdict>Reject</verdict>",
+            lambda m: "<verdict>Accept</verdict>",
+            '{"tool": "select", "masks": [1]}',  # only a rejected mask: refused, the model must choose again
+            '{"tool": "select", "masks": [1, 2]}',
+        ],
+        check_workers=1,  # the verdicts come back in mask order
+    )
+    events, answer, _ = run(agent, segmenter, image)
+    assert answer.status == "ok" and len(answer.detections) == 1
+    notices = [e.text for e in events if isinstance(e, Notice)]
+    assert any("rejected by check; select others" in n for n in notices)
+    assert any("[1] were rejected by check and are left out" in n for n in notices)
 
 
 def test_inspect_shows_crops(segmenter, image):

@@ -4,7 +4,9 @@ Copies the loadable files (config, safetensors weights, processor and tokenizer)
 the optimizer state behind; writes a model card with the training step. `--score-threshold` records
 the operating point calibrated for this checkpoint (`python -m benchmarks.shapes_eval --calibrate`) in
 its config, where `LoadedSam3.score_threshold` reads it: a small model trained with IoU-aware scores
-does not score like facebook/sam3, whose 0.5 is the default otherwise.
+does not score like facebook/sam3, whose 0.5 is the default otherwise. The config also declares the words
+the model knows (`vocabulary`: ShapesWorld's colours, shapes and generic nouns), so that the agent reads
+other words as the nearest known ones instead of sending them to the model (`LoadedSam3.vocabulary`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from pathlib import Path
 MODEL_FILES = ("config.json", "model.safetensors", "processor_config.json", "tokenizer.json", "tokenizer_config.json")
 
 
+def shapes_vocabulary() -> dict[str, list[str]]:
+    """The words a ShapesWorld checkpoint knows: its 9 colours, 6 shapes and the generic nouns."""
+    from shapesworld.phrases import GENERIC
+    from shapesworld.scene import COLOURS, SHAPES
+
+    return {"colours": list(COLOURS), "nouns": list(SHAPES), "generic": list(GENERIC)}
+
+
 def export(
     checkpoint: str | Path,
     out_dir: str | Path,
@@ -24,7 +34,9 @@ def export(
     score_threshold: float | None = None,
     look_closer: bool = False,
     mask_threshold: float | None = None,
+    vocabulary: dict[str, list[str]] | None = None,
 ) -> Path:
+    """`vocabulary` defaults to ShapesWorld's (`shapes_vocabulary`)."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     missing = [f for f in MODEL_FILES if not (checkpoint / f).is_file()]
     if missing:
@@ -34,6 +46,7 @@ def export(
         shutil.copy2(checkpoint / f, out_dir / f)
     if score_threshold is not None:
         set_score_threshold(out_dir, score_threshold, look_closer, mask_threshold)
+    set_vocabulary(out_dir, vocabulary or shapes_vocabulary())
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     card = [
         "# sam3-shapes",
@@ -83,6 +96,16 @@ def set_score_threshold(
     config["look_closer"] = bool(look_closer)
     if mask_threshold is not None:
         config["mask_threshold"] = float(mask_threshold)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def set_vocabulary(model_dir: str | Path, vocabulary: dict[str, list[str]]) -> None:
+    """Records the words the checkpoint knows in its config.json ("colours", "nouns", "generic")."""
+    if not vocabulary.get("nouns") and not vocabulary.get("generic"):
+        raise ValueError("a vocabulary needs nouns")
+    path = Path(model_dir) / "config.json"
+    config = json.loads(path.read_text())
+    config["vocabulary"] = {k: list(vocabulary.get(k, [])) for k in ("colours", "nouns", "generic")}
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 

@@ -1,35 +1,42 @@
-"""The agent on video: answer the query on a key frame, then follow the chosen masks through the clip.
+"""The agent on video: answer the query on key frames, then follow the chosen masks through the clip.
 
-The agent sees the key frame as an image (same loop, same numbered masks). Its selection seeds the
-tracking, so "the leftmost star" becomes a masklet for that star over the whole video:
+The agent sees a key frame as an image (same loop, same numbered masks). One frame's answer fails where
+the object is half hidden or half out of the picture there, so `answer_around` asks on a few frames
+around the requested one, links the answers by tracking through those frames and keeps the answer most
+of them agree on. Its selection seeds the tracking, so "the leftmost star" becomes a masklet for that
+star over the whole video:
 - with a tracker (`LoadedTrackerVideo`, for checkpoints whose tracker is trained), SAM 3's tracker
   propagates the selected masks forwards and backwards (`track_from_masks`);
 - otherwise the detector runs on every frame for the selected masks' phrases and identities carry
-  over from the seeds by mask matching (`AssociationTracker` with `spawn=False`): only the chosen
-  objects are followed, and an object lost for too long stays lost.
+  over from the seeds (`AssociationTracker` with `spawn=False`, which keeps them through occlusion and
+  re-identifies them when they come back): only the chosen objects are followed.
 Object ids are the answer's mask numbers, so the trace, the key-frame picture and the video agree.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 
 from agent.events import AgentRun
 from agent.loop import Agent, run_record
-from sam3.detections import Detections
+from sam3.detections import Detections, mask_iou
 from sam3.loading import LoadedSam3, ModelLoadError
 from sam3.session import Segmenter
+from sam3.video.association import AssociationTracker
 from sam3.video.loading import LoadedTrackerVideo, load_tracker_video
 from sam3.video.reader import VideoReader
 from sam3.video.results import FrameResult
-from sam3.video.tracking import AssociationTracker, track_from_masks
+from sam3.video.tracking import track_from_masks
 
 Progress = Callable[[int, "int | None"], None]
 BACKWARD_CHUNK = 16  # frames decoded at a time when walking back from the key frame
+KEY_FRAMES = 5  # frames `answer_around` asks on
+KEY_SPACING_S = 0.3  # seconds between them
 
 
 @dataclass
@@ -64,6 +71,106 @@ def _frame(video: VideoReader | np.ndarray, position: int) -> tuple[int, np.ndar
     return frame.index, frame.image
 
 
+@dataclass
+class VideoAnswer:
+    """The answer to follow (`key`), every key frame's answer (the requested frame's first) and how many
+    of them chose the same objects as `key`."""
+
+    key: KeyFrameAnswer
+    answers: list[KeyFrameAnswer]
+    votes: int
+
+
+def key_positions(position: int, total: int, spacing: int, count: int = KEY_FRAMES) -> list[int]:
+    """`position` first, then frames `spacing` apart on either side of it, nearest first, all inside [0, total)."""
+    if not 0 <= position < total:
+        raise ValueError(f"key frame {position} is outside the video's {total} frame(s)")
+    if count < 1 or spacing < 1:
+        raise ValueError(f"need at least one key frame and a spacing of at least 1, got {count} and {spacing}")
+    out, k = [position], 1
+    while len(out) < count and k * spacing <= max(position, total - 1 - position):
+        out += [p for p in (position - k * spacing, position + k * spacing) if 0 <= p < total][: count - len(out)]
+        k += 1
+    return out
+
+
+def key_spacing(video: VideoReader | np.ndarray) -> int:
+    """Frames between key frames: KEY_SPACING_S at the video's frame rate (10 frames/s for an array)."""
+    fps = video.info.fps / video.stride if isinstance(video, VideoReader) else 10.0
+    return max(1, round(KEY_SPACING_S * fps))
+
+
+def answer_around(
+    agent: Agent,
+    segmenter: Segmenter,
+    video: VideoReader | np.ndarray,
+    position: int,
+    query: str,
+    *,
+    count: int = KEY_FRAMES,
+    spacing: int | None = None,
+    on_event: Callable[[object], None] | None = None,
+) -> VideoAnswer:
+    """The agent on `count` key frames around `position`; the answer most of them agree on.
+
+    Answers on different frames are linked by following every object of their phrases through the
+    frames between them (association mode, `agent.threshold` starting a track); each key frame votes
+    for the set of objects it chose. The most voted non-empty set wins, ties going to the frame nearest
+    `position`; `key` is its answer on the frame nearest `position`. `on_event` sees each step.
+    """
+    positions = key_positions(position, len(video), spacing or key_spacing(video), count)
+    answers = [answer_key_frame(agent, segmenter, video, p, query, on_event) for p in positions]
+    if len(answers) == 1:
+        return VideoAnswer(answers[0], answers, 1)
+    chosen = _linked_choices(video, answers, segmenter.loaded, agent.threshold)
+    votes = Counter(c for c in chosen if c)
+    if not votes:
+        return VideoAnswer(answers[0], answers, sum(not len(a.detections) for a in answers))
+    best = max(votes.values())
+    winner = next(c for c in chosen if votes.get(c) == best)  # answers are in order of nearness
+    key = answers[chosen.index(winner)]
+    return VideoAnswer(key, answers, best)
+
+
+def _linked_choices(
+    video, answers: list[KeyFrameAnswer], detector: LoadedSam3, threshold: float | None
+) -> list[frozenset[int]]:
+    """Each answer's selection as ids of objects followed through the key frames' span."""
+    phrases = list(dict.fromkeys(p for a in answers for p in a.detections.phrases))
+    if not phrases:
+        return [frozenset() for _ in answers]
+    at = {a.position: a for a in answers}
+    first, last = min(at), max(at)
+    tracker = AssociationTracker(detector, phrases, new_object_threshold=threshold)
+    chosen: dict[int, frozenset[int]] = {}
+    for pos, (_, image) in _positions(video, first, last + 1):
+        det = tracker.detect(image)
+        answer = at.get(pos)
+        if answer is not None and len(answer.detections):
+            det = _with_selection(det, answer.detections, tracker.new_object_threshold)
+        result = tracker.update(det, image, pos)
+        if answer is not None:
+            chosen[pos] = frozenset(_ids_of(answer.detections, result))
+    return [chosen[a.position] for a in answers]
+
+
+def _with_selection(det: Detections, selection: Detections, start: float) -> Detections:
+    """The frame's detections with the agent's selection in place of those it repeats, each selected
+    mask scoring at least `start`, so it is followed even if the agent took a near miss."""
+    selection = replace(selection, scores=np.maximum(selection.scores, start).astype(np.float32))
+    if not len(det):
+        return selection
+    repeated = mask_iou(det.to_rle(), selection.to_rle()).max(axis=1) >= 0.5
+    return Detections.merge([selection, det[~repeated]], image_size=det.image_size)
+
+
+def _ids_of(selection: Detections, result: FrameResult) -> set[int]:
+    if not len(result):
+        return set()
+    iou = mask_iou(selection.to_rle(), result.rles)
+    return {result.object_ids[int(row.argmax())] for row in iou if row.max() >= 0.5}
+
+
 def answer_key_frame(
     agent: Agent,
     segmenter: Segmenter,
@@ -93,8 +200,8 @@ def follow_selection(
     """Tracks the selected masks of frame `position` through `video`: the key frame, later frames, then earlier ones.
 
     Give `tracker` to use SAM 3's tracker, else `detector` for detection + association: `threshold` is
-    then the detection score the selection was made at, and a selected object is followed while its
-    detections score at least `sam3.video.tracking.KEEP_FRACTION` of it.
+    then the detection score the selection was made at, from which the association's thresholds follow
+    (`sam3.video.association.association_thresholds`).
     `ids` name the objects (default 1..N, the agent's mask numbers).
     """
     if not len(selection):
@@ -118,6 +225,7 @@ def _associate(video, position, selection, detector, ids, threshold, progress) -
     rles = selection.to_rle()
     seeds = [(oid, p, rle, float(s)) for oid, p, rle, s in zip(ids, selection.phrases, rles, selection.scores)]
     size = selection.image_size
+    _, key_image = _frame(video, position)
     total, done = len(video), 0
 
     def run(tracker: AssociationTracker, frames) -> Iterator[FrameResult]:
@@ -130,14 +238,15 @@ def _associate(video, position, selection, detector, ids, threshold, progress) -
                 progress(done, total)
             yield result
 
-    forward = AssociationTracker(
-        detector, phrases, size, new_object_threshold=threshold, seeds=seeds, spawn=False
-    )
+    def tracker() -> AssociationTracker:
+        return AssociationTracker(
+            detector, phrases, size, new_object_threshold=threshold, seeds=seeds, seed_image=key_image, spawn=False
+        )
+
+    forward = tracker()
     yield from run(forward, _positions(video, position, total))
     if position > 0:
-        backward = AssociationTracker(
-            detector, phrases, size, new_object_threshold=threshold, seeds=seeds, spawn=False
-        )
+        backward = tracker()
         yield from run(backward, _positions_back(video, position - 1))
 
 

@@ -22,6 +22,15 @@ from sam3.detections import mask_iou
 from sam3.video.results import FrameResult
 
 
+def truth_for(video, wanted) -> list[tuple[list[int], np.ndarray]]:
+    """Per frame of a ShapesWorld `RenderedVideo`, the ids and masks of the objects in `wanted`."""
+    out = []
+    for ids, masks in zip(video.ids, video.masks):
+        keep = [i for i, oid in enumerate(ids) if int(oid) in wanted]
+        out.append(([int(ids[i]) for i in keep], masks[keep]))
+    return out
+
+
 @dataclass
 class TrackingScores:
     idf1: float

@@ -290,6 +290,233 @@ def sample_video(
     )
 
 
+# -- occlusion-heavy clips ------------------------------------------------------------------------------
+def _look(
+    rng: np.random.Generator, width: int, height: int, background: Background,
+    lo: float, hi: float, kind: str | None = None, avoid: tuple[str, ...] = (),
+) -> Shape:
+    """A shape's kind, colour and size (circumradius lo..hi of the shorter side), standing out from the
+    background and in none of the colours in `avoid` when possible."""
+    shape = None
+    for _ in range(40):
+        shape = sample_shape(rng, width, height, kind=kind, min_frac=lo, max_frac=hi)
+        if _contrast_ok(shape.rgb, background) and shape.colour not in avoid:
+            return shape
+    return shape
+
+
+def _track_from(look: Shape, track_id: int, rng: np.random.Generator, fps: int, **motion) -> VideoTrack:
+    upright = look.kind in _UPRIGHT
+    return VideoTrack(
+        id=track_id, kind=look.kind, colour=look.colour, rgb=look.rgb, radius=look.radius, angle0=look.angle,
+        spin=0.0 if upright else float(rng.uniform(-60, 60) / fps), aspect=look.aspect, inner=look.inner, **motion,
+    )
+
+
+def _inside(track: VideoTrack, frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    x, y = track.centres(frames)
+    r = track.radius
+    return (x >= r) & (x <= width - r) & (y >= r) & (y <= height - r)
+
+
+def _screen(rng, track_id, width, height, fps, background, avoid) -> VideoTrack:
+    """A large, slow shape in front of the others, drifting and bouncing well inside the picture."""
+    look = _look(rng, width, height, background, 0.17, 0.22, avoid=avoid)
+    r = look.radius
+    speed = float(rng.uniform(0.0, 0.06) * min(width, height) / fps)
+    heading = float(rng.uniform(0, 2 * math.pi))
+    x0 = float(rng.uniform(0.25, 0.75) * width)
+    y0 = float(rng.uniform(0.3, 0.7) * height)
+    return _track_from(look, track_id, rng, fps, x0=x0, y0=y0, vx=speed * math.cos(heading),
+                       vy=speed * math.sin(heading), bounds=(r, r, width - r, height - r))
+
+
+def _passer(rng, track_id, screen, width, height, fps, n_frames, background, kind=None) -> VideoTrack | None:
+    """A smaller shape on a straight path through `screen`'s centre at a random middle frame, drawn behind
+    it: hidden for a while, in the open for at least 4 frames before and after."""
+    limit = min(0.12, 0.7 * screen.radius / min(width, height))
+    look = _look(rng, width, height, background, 0.06, limit, kind=kind, avoid=(screen.colour,))
+    speed = float(rng.uniform(0.18, 0.35) * min(width, height) / fps)
+    heading = float(rng.uniform(0, 2 * math.pi))
+    meet = int(rng.integers(n_frames * 3 // 10, n_frames * 7 // 10 + 1))
+    sx, sy = screen.centres(np.array([meet]))
+    off = float(rng.uniform(-0.25, 0.25)) * screen.radius
+    px, py = sx[0] - off * math.sin(heading), sy[0] + off * math.cos(heading)
+    vx, vy = speed * math.cos(heading), speed * math.sin(heading)
+    track = _track_from(look, track_id, rng, fps, x0=px - vx * meet, y0=py - vy * meet, vx=vx, vy=vy)
+    track = _with_exit(track, n_frames, width, height)
+    if track is None:
+        return None
+    inside = _inside(track, np.arange(n_frames), width, height)
+    if inside[:meet].sum() < 4 or inside[meet:].sum() < 4:
+        return None
+    return track
+
+
+def _returner(rng, track_id, width, height, fps, n_frames, background) -> VideoTrack | None:
+    """A shape that leaves through one edge and comes back: it bounces off a wall beyond the picture."""
+    look = _look(rng, width, height, background, 0.07, 0.13)
+    r = look.radius
+    speed = float(rng.uniform(0.2, 0.35) * min(width, height) / fps)
+    along = speed * float(rng.uniform(0.85, 1.0))
+    across = math.sqrt(max(0.0, speed**2 - along**2)) * float(rng.choice([-1, 1]))
+    margin = r + float(rng.uniform(0.6, 1.6)) * r  # how far beyond the edge the centre goes
+    leave = int(rng.integers(n_frames // 5, n_frames // 2))  # frames until it reaches the edge
+    horizontal = rng.random() < 0.6
+    side = int(rng.integers(2))  # 0: left/top, 1: right/bottom
+    extent = width if horizontal else height
+    start = r + along * leave if side == 0 else extent - r - along * leave
+    if not r <= start <= extent - r:
+        return None
+    lo, hi = (-margin, extent - r) if side == 0 else (r, extent + margin)
+    v = -along if side == 0 else along
+    other = float(rng.uniform(0.3, 0.7) * (height if horizontal else width))
+    if horizontal:
+        motion = dict(x0=start, y0=other, vx=v, vy=across, bounds=(lo, r, hi, height - r))
+    else:
+        motion = dict(x0=other, y0=start, vx=across, vy=v, bounds=(r, lo, width - r, hi))
+    track = _track_from(look, track_id, rng, fps, **motion)
+    inside = _inside(track, np.arange(n_frames), width, height)
+    gone = _outside(*track.centres(np.arange(n_frames)), r, width, height)
+    back = np.flatnonzero(gone)
+    if not len(back) or not inside[back[-1]:].any():
+        return None
+    return track
+
+
+def _stacked(rng, track_id, anchor, width, height, fps, n_frames, background) -> tuple[VideoTrack, dict] | None:
+    """A shape partly under `anchor` that moves with it (same velocity, bouncing at the same times; 15-50%
+    of it covered at the start, middle and end), and the anchor's new start and bounds (narrowed so both
+    stay in the picture)."""
+    look = _look(rng, width, height, background, 0.07, 0.12, avoid=(anchor.colour,))
+    r = look.radius
+    gap = float(rng.uniform(0.6, 0.85)) * (r + anchor.radius)
+    angle = float(rng.uniform(0, 2 * math.pi))
+    dx, dy = gap * math.cos(angle), gap * math.sin(angle)
+    xmin, ymin, xmax, ymax = anchor.bounds
+    xmin, xmax = max(xmin, r - dx), min(xmax, width - r - dx)
+    ymin, ymax = max(ymin, r - dy), min(ymax, height - r - dy)
+    if xmin >= xmax or ymin >= ymax:
+        return None
+    x0, y0 = float(np.clip(anchor.x0, xmin, xmax)), float(np.clip(anchor.y0, ymin, ymax))
+    anchor_motion = dict(x0=x0, y0=y0, bounds=(xmin, ymin, xmax, ymax))
+    track = _track_from(look, track_id, rng, fps, x0=x0 + dx, y0=y0 + dy, vx=anchor.vx, vy=anchor.vy,
+                        bounds=(xmin + dx, ymin + dy, xmax + dx, ymax + dy))
+    moved = replace(anchor, **anchor_motion)
+    for t in (0, n_frames // 2, n_frames - 1):
+        pair = [track.shape_at(t), moved.shape_at(t)]
+        whole = visible_masks(pair[:1], height, width)[1]
+        shown = visible_masks(pair, height, width)[1]
+        if len(whole) == 0 or len(shown) < 2 or not 0.5 <= shown[0].sum() / whole[0].sum() <= 0.85:
+            return None
+    return track, anchor_motion
+
+
+def _crosser(rng, track_id, other, width, height, fps, n_frames, background, kind) -> VideoTrack | None:
+    """A shape of `kind` whose path crosses `other`'s in the open half way through (one partly hides the other)."""
+    look = _look(rng, width, height, background, 0.07, 0.13, kind=kind, avoid=(other.colour,))
+    speed = float(rng.uniform(0.15, 0.35) * min(width, height) / fps)
+    heading = float(rng.uniform(0, 2 * math.pi))
+    meet = int(rng.integers(n_frames * 3 // 10, n_frames * 7 // 10 + 1))
+    target = other.shape_at(meet)
+    if target is None or not _inside(other, np.array([meet]), width, height)[0]:
+        return None
+    offset = float(rng.uniform(0.2, 0.6)) * (look.radius + other.radius)
+    side = float(rng.uniform(0, 2 * math.pi))
+    px, py = target.cx + offset * math.cos(side), target.cy + offset * math.sin(side)
+    vx, vy = speed * math.cos(heading), speed * math.sin(heading)
+    track = _track_from(look, track_id, rng, fps, x0=px - vx * meet, y0=py - vy * meet, vx=vx, vy=vy)
+    track = _with_exit(track, n_frames, width, height)
+    if track is None or _inside(track, np.arange(n_frames), width, height).sum() < 8:
+        return None
+    return track
+
+
+def _same_colour_touch(tracks: list[VideoTrack], n_frames: int) -> bool:
+    """Whether two shapes of one colour ever touch (with no visible boundary they could not be told apart)."""
+    frames = np.arange(n_frames)
+    for i, a in enumerate(tracks):
+        for b in tracks[i + 1:]:
+            if a.colour == b.colour:
+                (ax, ay), (bx, by) = a.centres(frames), b.centres(frames)
+                if (np.hypot(ax - bx, ay - by) <= 1.08 * (a.radius + b.radius)).any():
+                    return True
+    return False
+
+
+def sample_occlusion_video(
+    seed: int, width: int = 256, height: int = 192, fps: int = 10, seconds: float = 4.0
+) -> VideoScene:
+    """An occlusion-heavy layout: every object's identity has to be carried through some gap.
+
+    In front, one or two large slow "screens"; behind them, one or two smaller shapes pass straight
+    through a screen's centre (hidden for a while, in the open before and after); another shape of a
+    passer's kind crosses that passer's path in the open, so text tracking of that kind must keep two
+    look-alikes apart; one shape sits partly under a screen and moves with it (stacked); one leaves
+    through an edge and comes back (it bounces off a wall beyond the picture). Ids never change.
+    """
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise ValueError(f"seconds must be in [{MIN_SECONDS}, {MAX_SECONDS}], got {seconds}")
+    if int(fps) != fps or not 1 <= fps <= MAX_FPS:
+        raise ValueError(f"fps must be a whole number in [1, {MAX_FPS}], got {fps}")
+    if width < 96 or height < 96:
+        raise ValueError(f"occlusion clips need at least 96x96 pixels, got {width}x{height}")
+    fps = int(fps)
+    rng = np.random.default_rng(seed)
+    n_frames = int(round(seconds * fps))
+    background = sample_background(rng)
+    renderer = str(rng.choice(list(RENDERERS)))
+    for _ in range(100):
+        tracks = _occlusion_tracks(rng, width, height, fps, n_frames, background)
+        if tracks is not None and not _same_colour_touch(tracks, n_frames):
+            break
+    else:
+        raise RuntimeError(f"no occlusion layout found for seed {seed} at {width}x{height}")
+    return VideoScene(width=width, height=height, fps=fps, n_frames=n_frames, tracks=tracks,
+                      background=background, renderer=renderer, seed=seed)
+
+
+def _first(make, *args, tries: int = 30):
+    """The first of `tries` calls `make(*args)` that gives a result (a role's path found), or None."""
+    for _ in range(tries):
+        made = make(*args)
+        if made is not None:
+            return made
+    return None
+
+
+def _occlusion_tracks(rng, width, height, fps, n_frames, background) -> list[VideoTrack] | None:
+    """One try at the layout of `sample_occlusion_video`, back to front; None when a role found no path."""
+    screens = [_screen(rng, 0, width, height, fps, background, ())]
+    if rng.random() < 0.5:
+        second = _screen(rng, 1, width, height, fps, background, (screens[0].colour,))
+        far = abs(second.x0 - screens[0].x0) > screens[0].radius + second.radius
+        if far:
+            screens.append(second)
+    next_id = len(screens)
+    made = _first(_stacked, rng, next_id, screens[-1], width, height, fps, n_frames, background)
+    if made is None:
+        return None
+    stacked, anchor_motion = made
+    screens[-1] = replace(screens[-1], **anchor_motion)
+    next_id += 1
+    passers = []
+    for screen in screens[: 1 + int(rng.random() < 0.5)]:
+        passer = _first(_passer, rng, next_id, screen, width, height, fps, n_frames, background)
+        if passer is None:
+            return None
+        passers.append(passer)
+        next_id += 1
+    kind = passers[0].kind
+    crosser = _first(_crosser, rng, next_id, passers[0], width, height, fps, n_frames, background, kind)
+    returner = _first(_returner, rng, next_id + 1, width, height, fps, n_frames, background)
+    if crosser is None or returner is None:
+        return None
+    middle = [crosser, returner]
+    middle = [middle[i] for i in rng.permutation(len(middle))]
+    return [*passers, stacked, *middle, *screens]
+
+
 def render_video(video: VideoScene) -> RenderedVideo:
     """Draws every frame with exact visible masks and the track id of each mask.
 

@@ -7,7 +7,7 @@ import pytest
 
 from sam3.video import writer
 from shapesworld.render import visible_masks
-from shapesworld.video import VideoTrack, render_video, sample_video, write_mp4
+from shapesworld.video import VideoTrack, _outside, render_video, sample_occlusion_video, sample_video, write_mp4
 
 SEEDS = (0, 1, 2)
 
@@ -114,6 +114,52 @@ def test_bouncing_tracks_stay_in_their_box():
             xmin, ymin, xmax, ymax = tr.bounds
             assert (x >= xmin - 1e-6).all() and (x <= xmax + 1e-6).all()
             assert (y >= ymin - 1e-6).all() and (y <= ymax + 1e-6).all()
+
+
+@pytest.fixture(scope="module")
+def occlusion_clips():
+    return [render_video(sample_occlusion_video(seed)) for seed in SEEDS]
+
+
+def test_occlusion_clips_hide_stack_and_bring_back_objects(occlusion_clips):
+    """Each clip has an object hidden behind another while in the picture, one that leaves the picture and
+    comes back, one partly covered most of the time, and a kind with two instances; ids keep their colours."""
+    for clip in occlusion_clips:
+        v = clip.video
+        frames = np.arange(v.n_frames)
+        present = [set(ids.tolist()) for ids in clip.ids]
+        hidden_inside = came_back = covered = 0
+        for tr in v.tracks:
+            out = _outside(*tr.centres(frames), tr.radius, v.width, v.height)
+            seen = np.array([tr.id in p for p in present])
+            gap = ~seen & ~out & (frames >= tr.enter) & (frames < (tr.exit or v.n_frames))
+            first, last = np.flatnonzero(seen)[[0, -1]]
+            hidden_inside = max(hidden_inside, int(gap[first:last].sum()))
+            came_back += bool(out[first:last].any())
+            partial = [
+                masks[list(ids).index(tr.id)].sum() < unoccluded(clip, tr.id, t).sum()
+                for t, (ids, masks) in enumerate(zip(clip.ids, clip.masks, strict=True))
+                if tr.id in ids
+            ]
+            covered += np.mean(partial) > 0.8
+        kinds = [tr.kind for tr in v.tracks]
+        assert hidden_inside >= 3 and came_back and covered, (v.seed, hidden_inside, came_back, covered)
+        assert max(kinds.count(k) for k in kinds) >= 2
+        assert v.n_frames == 40 and (v.width, v.height) == (256, 192)
+        rgb = {tr.id: tr.rgb for tr in v.tracks}
+        for frame, ids, masks in zip(clip.frames, clip.ids, clip.masks, strict=True):
+            for i, mask in zip(ids.tolist(), masks, strict=True):
+                inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+                if inner.sum() >= 30:
+                    assert np.abs(np.median(frame[inner].astype(int), 0) - rgb[i]).max() <= 8, i
+
+
+def test_occlusion_clips_are_seeded_and_checked():
+    a, b = sample_occlusion_video(11), sample_occlusion_video(11)
+    assert a.tracks == b.tracks and a.tracks != sample_occlusion_video(12).tracks
+    for kwargs in (dict(width=64), dict(seconds=1.0), dict(fps=0)):
+        with pytest.raises(ValueError):
+            sample_occlusion_video(0, **kwargs)
 
 
 def test_mp4_round_trip(clips, tmp_path):

@@ -2,7 +2,7 @@
 
 Random weights mean no test here can say that masks follow the shapes: that needs a trained
 tracker, which does not exist yet. These tests check plumbing, formats, identities as SAM 3's
-own logic assigns them, the memory bound, and (with a scripted detector) the association mode.
+own logic assigns them and the memory bound; association mode is tested in test_association.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
-from sam3.detections import Detections, boxes_from_masks
 from sam3.video.config import tracker_incompatibility
 from sam3.video.export import TrackRecorder, masklets_json, write_overlay, ytvis_results
 from sam3.video.loading import (
@@ -36,9 +35,9 @@ from sam3.video.reader import (
 )
 from sam3.video.results import FrameResult
 from sam3.video.session import StreamingVideoSession, memory_window
-from sam3.video.tracking import AssociationTracker, PromptTracker, TextTracker, track_from_masks, track_text
+from sam3.video.tracking import PromptTracker, TextTracker, track_from_masks, track_text
 from shapesworld.phrases import vocabulary
-from shapesworld.video import render_video, sample_video, write_mp4
+from shapesworld.video import write_mp4
 from tests.threads import torch_threads
 from training.build import new_model, save_checkpoint
 from training.configs import TINY_VIDEO
@@ -400,77 +399,6 @@ def test_track_from_masks_seeds_the_tracker(loaded_tracker, shapes_clip):
     assert all(set(r.object_ids) <= set(ids) for r in results)
     # an in-memory array works too
     assert len(list(track_from_masks(frames, 0, masks[:1], loaded_tracker, direction="forward"))) == 12
-
-
-# -- association mode (detector-only checkpoints) --------------------------------------------------------
-def test_association_keeps_ids_on_scripted_detections(tiny_checkpoint, monkeypatch):
-    """A detector that returns the true masks: ids must follow the true tracks across frames."""
-    rendered = render_video(sample_video(5, width=96, height=64, fps=10, seconds=2.0, n_objects=3))
-    loaded = load_video_sam3(tiny_checkpoint, device="cpu")
-    truth = {}
-
-    def segment(self, phrases, threshold=0.5, **_):
-        t = truth["t"]
-        masks = rendered.masks[t]
-        return Detections(
-            masks=masks,
-            boxes=rendered.boxes[t],
-            scores=np.full(len(masks), 0.9, np.float32),
-            phrases=["shape"] * len(masks),
-            image_size=(64, 96),
-        )
-
-    monkeypatch.setattr("sam3.session.ImageSession.segment", segment)
-    tracker = AssociationTracker(loaded.detector, ["shape"], (64, 96))
-    mapping: dict[int, int] = {}
-    for t, frame in enumerate(rendered.frames):
-        truth["t"] = t
-        (result,) = tracker.step(frame, t)
-        by_mask = {}
-        for oid in result.object_ids:
-            m = result.mask_of(oid)
-            true = [i for i, tm in zip(rendered.ids[t], rendered.masks[t], strict=True) if (tm == m).all()]
-            by_mask[oid] = int(true[0])
-        for oid, true_id in by_mask.items():
-            assert mapping.setdefault(true_id, oid) == oid, f"frame {t}: track {true_id} changed id"
-
-
-def test_association_keeps_a_track_from_a_lower_score_than_starts_one(tiny_checkpoint, monkeypatch):
-    """Scripted detections: a shape seen at 0.9 dips to 0.35 for three frames while another shows
-    up at 0.35: the first keeps its id and is reported throughout, the second never starts."""
-    rendered = render_video(sample_video(5, width=96, height=64, fps=10, seconds=2.0, n_objects=2))
-    loaded = load_video_sam3(tiny_checkpoint, device="cpu")
-    first, second = rendered.masks[0][0], rendered.masks[0][1]
-    scores = {0: [0.9], 1: [0.35, 0.35], 2: [0.35, 0.35], 3: [0.35, 0.35], 4: [0.9, 0.35]}
-    frame = {}
-
-    def segment(self, phrases, threshold=0.5, **_):
-        s = np.array(scores[frame["t"]], np.float32)
-        masks = np.stack([first, second][: len(s)])
-        keep = s >= threshold
-        return Detections(
-            masks=masks[keep],
-            boxes=boxes_from_masks(masks[keep]),
-            scores=s[keep],
-            phrases=["shape"] * int(keep.sum()),
-            image_size=(64, 96),
-        )
-
-    monkeypatch.setattr("sam3.session.ImageSession.segment", segment)
-
-    def run(**thresholds):
-        tracker = AssociationTracker(loaded.detector, ["shape"], (64, 96), **thresholds)
-        out = []
-        for t in range(5):
-            frame["t"] = t
-            (result,) = tracker.step(rendered.frames[t], t)
-            out.append(result.object_ids)
-        return out
-
-    assert run(threshold=0.3, new_object_threshold=0.5) == [[0]] * 5
-    assert run(threshold=0.5, new_object_threshold=0.5) == [[0], [], [], [], [0]]  # one threshold: gaps
-    with pytest.raises(ValueError, match="must not exceed"):
-        AssociationTracker(loaded.detector, ["shape"], (64, 96), threshold=0.6, new_object_threshold=0.5)
 
 
 # -- exports -----------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ boxes or masks for one object on any frame (add, refine, remove), runs after eac
 reading frames lazily from the file.
 
 Detector-only checkpoints whose size cannot host a tracker run text tracking through
-`AssociationTracker` (the detector on each frame, identities by mask matching).
+`AssociationTracker` (`sam3.video.association`: the detector on each frame, identities by matching
+detections to tracks that survive occlusion).
 """
 
 from __future__ import annotations
@@ -29,11 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
-from scipy.optimize import linear_sum_assignment
 
-from sam3.detections import mask_iou
-from sam3.loading import LoadedSam3
+from sam3.video.association import AssociationTracker
+from sam3.video.inputs import check_frame, check_unit, clean_prompts
 from sam3.video.loading import LoadedTrackerVideo, LoadedVideoSam3, load_tracker_video, load_video_sam3
 from sam3.video.reader import VideoReader
 from sam3.video.results import FrameResult
@@ -75,30 +74,9 @@ def _as_frames(video) -> _Frames:
     return _Frames(enumerate(video), total, None)
 
 
-def _check_frame(image: np.ndarray, size: tuple[int, int] | None, index: int) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"frame {index} must be (H, W, 3) RGB, got shape {image.shape}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"frame {index} must be uint8, got {image.dtype}")
-    if size is not None and image.shape[:2] != tuple(size):
-        raise ValueError(
-            f"frame {index} is {image.shape[1]}x{image.shape[0]}, the video is {size[1]}x{size[0]}"
-        )
-    return image
-
-
 def preprocess(image_processor, image: np.ndarray) -> torch.Tensor:
     """One RGB frame as the model's (3, S, S) input, exactly as the image path prepares images."""
     return image_processor(images=image, return_tensors="pt").pixel_values[0]
-
-
-def _clean_prompts(prompts: str | Sequence[str]) -> list[str]:
-    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-    prompts = [" ".join(str(p).split()) for p in prompts]
-    if not prompts or any(not p for p in prompts):
-        raise ValueError("give at least one non-empty noun phrase such as 'red circle'")
-    return list(dict.fromkeys(prompts))
 
 
 @contextmanager
@@ -113,11 +91,6 @@ def _model_overrides(model, **values):
     finally:
         for k, v in saved.items():
             setattr(model, k, v)
-
-
-def _check_unit(name: str, value: float | None) -> None:
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
 
 
 # -- text prompts: SAM 3's detect-and-track --------------------------------------------------------
@@ -144,11 +117,11 @@ class TextTracker:
             raise ValueError(
                 "TextTracker needs SAM 3's video model; use AssociationTracker in associate mode"
             )
-        _check_unit("threshold", threshold)
-        _check_unit("new_object_threshold", new_object_threshold)
+        check_unit("threshold", threshold)
+        check_unit("new_object_threshold", new_object_threshold)
         self.loaded = loaded
         self.model = loaded.model
-        self.prompts = _clean_prompts(prompts)
+        self.prompts = clean_prompts(prompts)
         self.size = tuple(int(s) for s in video_size)
         self.overrides = {
             "score_threshold_detection": threshold,
@@ -175,7 +148,7 @@ class TextTracker:
 
     def step(self, image: np.ndarray, index: int | None = None) -> list[FrameResult]:
         index = self.position if index is None else index
-        image = _check_frame(image, self.size, index)
+        image = check_frame(image, self.size, index)
         pixels = preprocess(self.loaded.processor.image_processor, image).to(self.loaded.device)
         pos = self.position
         with _model_overrides(self.model, **self.overrides), torch.inference_mode():
@@ -223,148 +196,6 @@ class TextTracker:
         return {oid: s.prompts[pid] for oid, pid in s.obj_id_to_prompt_id.items()}
 
 
-# -- text prompts: detector on every frame, identities by mask matching ---------------------------------
-@dataclass
-class _Track:
-    id: int
-    phrase: str
-    rle: dict
-    score: float
-    lost: int = 0
-
-
-# Association mode keeps a live track from this fraction of the score that starts one (measured on
-# ShapesWorld clips with the bundled checkpoint: benchmarks/results/video_tracking.json).
-KEEP_FRACTION = 0.5
-
-
-def association_thresholds(
-    calibrated: float, threshold: float | None = None, new_object_threshold: float | None = None
-) -> tuple[float, float]:
-    """(keep, start) scores for association mode; defaults from the checkpoint's `calibrated` one."""
-    _check_unit("threshold", threshold)
-    _check_unit("new_object_threshold", new_object_threshold)
-    if new_object_threshold is None:
-        new_object_threshold = max(calibrated, threshold or 0.0)
-    if threshold is None:
-        threshold = new_object_threshold * KEEP_FRACTION
-    if threshold > new_object_threshold:
-        raise ValueError(
-            f"threshold ({threshold}) keeps tracks and must not exceed "
-            f"new_object_threshold ({new_object_threshold}), which starts them"
-        )
-    return threshold, new_object_threshold
-
-
-class AssociationTracker:
-    """The detector on every frame; detections matched to the previous frame's masks.
-
-    For checkpoints without a usable tracker. Detections of one phrase are matched to that
-    phrase's live tracks by mask IoU (Hungarian, at least `min_iou`); unmatched detections start
-    new ids; a track unseen for more than `max_lost` frames ends. No memory: an object that
-    leaves and returns, or moves more than its own size between frames, gets a new id.
-
-    Two thresholds, as SAM 3's video model has: a detection that continues a live track is kept
-    from `threshold`, one that starts a new track needs `new_object_threshold` (default: the
-    checkpoint's calibrated score, or `threshold` if that is higher; `threshold` defaults to
-    KEEP_FRACTION of it). An object seen once keeps its id through frames where the detector is
-    less sure of it.
-
-    `seeds` start the tracker with known objects (id, phrase, RLE on the frame before the first
-    one stepped, score); with `spawn=False` nothing else is ever tracked, so only the seeds are
-    followed (the agent's selection on a key frame).
-    """
-
-    def __init__(
-        self,
-        detector: LoadedSam3,
-        prompts: str | Sequence[str],
-        video_size: tuple[int, int] | None = None,
-        threshold: float | None = None,
-        new_object_threshold: float | None = None,
-        min_iou: float = 0.3,
-        max_lost: int = 15,
-        max_objects: int | None = None,
-        seeds: Sequence[tuple[int, str, dict, float]] = (),
-        spawn: bool = True,
-    ):
-        self.threshold, self.new_object_threshold = association_thresholds(
-            detector.score_threshold, threshold, new_object_threshold
-        )
-        self.detector = detector
-        self.prompts = _clean_prompts(prompts)
-        self.size = tuple(video_size) if video_size else None
-        self.min_iou, self.max_lost, self.max_objects = min_iou, max_lost, max_objects
-        self.tracks = {oid: _Track(oid, phrase, rle, float(score)) for oid, phrase, rle, score in seeds}
-        self.spawn = spawn
-        self.next_id = max(self.tracks, default=-1) + 1
-        self.position = 0
-        self.object_phrases: dict[int, str] = {t.id: t.phrase for t in self.tracks.values()}
-
-    def step(self, image: np.ndarray, index: int | None = None) -> list[FrameResult]:
-        from sam3.session import ImageSession
-
-        index = self.position if index is None else index
-        image = _check_frame(image, self.size, index)
-        self.size = self.size or image.shape[:2]
-        # looking closer (if the checkpoint does) up to the start threshold, where its calibration holds
-        det = ImageSession(self.detector, Image.fromarray(image)).segment(
-            self.prompts, threshold=self.threshold, closer_below=self.new_object_threshold
-        )
-        rles = det.to_rle()
-        ids = [-1] * len(det)
-        for phrase in self.prompts:
-            rows = [i for i, p in enumerate(det.phrases) if p == phrase]
-            live = [t for t in self.tracks.values() if t.phrase == phrase]
-            if rows and live:
-                iou = mask_iou([rles[i] for i in rows], [t.rle for t in live])
-                r, c = linear_sum_assignment(-iou)
-                for a, b in zip(r, c, strict=True):
-                    if iou[a, b] >= self.min_iou:
-                        ids[rows[a]] = live[b].id
-        seen = set()
-        for i, oid in enumerate(ids):
-            if oid < 0:
-                if (
-                    not self.spawn
-                    or det.scores[i] < self.new_object_threshold
-                    or (self.max_objects is not None and len(self.tracks) >= self.max_objects)
-                ):
-                    continue
-                oid = ids[i] = self.next_id
-                self.next_id += 1
-                self.tracks[oid] = _Track(oid, det.phrases[i], rles[i], float(det.scores[i]))
-                self.object_phrases[oid] = det.phrases[i]
-            track = self.tracks[oid]
-            track.rle, track.lost = rles[i], 0
-            track.score = max(track.score, float(det.scores[i]))
-            seen.add(oid)
-        for oid in [t for t in self.tracks if t not in seen]:
-            self.tracks[oid].lost += 1
-            if self.tracks[oid].lost > self.max_lost:
-                del self.tracks[oid]
-        keep = [i for i, oid in enumerate(ids) if oid >= 0]
-        order = sorted(keep, key=lambda i: ids[i])
-        pos = self.position
-        self.position += 1
-        return [
-            FrameResult(
-                index=index,
-                position=pos,
-                size=self.size,
-                object_ids=[ids[i] for i in order],
-                phrases=[det.phrases[i] for i in order],
-                scores=det.scores[order].astype(np.float32),
-                boxes=det.boxes[order].astype(np.float32).reshape(-1, 4),
-                rles=[rles[i] for i in order],
-                tracker_scores=None,
-            )
-        ]
-
-    def flush(self) -> list[FrameResult]:
-        return []
-
-
 def track_text(
     video,
     prompts: str | Sequence[str],
@@ -388,7 +219,7 @@ def track_text(
     in frame order. `tracker_out`, if given, receives the tracker object (for inspection).
     """
     loaded = model if isinstance(model, LoadedVideoSam3) else load_video_sam3(model)
-    prompts = _clean_prompts(prompts)
+    prompts = clean_prompts(prompts)
     frames = _as_frames(video)
     tracker = None
     done = 0

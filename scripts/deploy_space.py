@@ -5,8 +5,8 @@
 
 The Hub refuses plain-git binary files over 1 MB and any file over 10 MB (history included), and this
 repository's history holds hundreds of MB of training states: so the Space gets a fresh commit of the runtime
-only (`app.py`, `sam3/`, `agent/`, `demo/`, `assets/`, the README and its pictures, requirements, licence,
-`.gitattributes`), uploaded with `huggingface_hub`, which stores what `.gitattributes` marks through Xet/LFS.
+only (`app.py`, `sam3/`, `agent/`, `demo/`, `assets/`, the README and the docs it links to, requirements,
+licence, `.gitattributes`), uploaded with `huggingface_hub`, which stores what `.gitattributes` marks through Xet/LFS.
 Nothing from the research (`shapesworld/`, `training/`, `benchmarks/`, `tests/`, `scripts/`) goes. The token is
 `$HF_TOKEN` (write access to the Space); set the Space's own secrets (`HF_TOKEN` with access to facebook/sam3,
 optionally `OPENAI_API_KEY` and the `SAM3_AGENT_*` variables) in its settings, see docs/hosting.md.
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 INCLUDE = [
     "app.py", "README.md", "LICENSE", "requirements.txt", ".gitattributes",
-    "sam3/**", "agent/**", "demo/**", "assets/**", "docs/images/**",
+    "sam3/**", "agent/**", "demo/**", "assets/**", "docs/**",
 ]
 EXCLUDE = ["**/__pycache__/**", "**/*.pyc", "**/.DS_Store"]
 PLAIN_GIT_LIMIT = 1 << 20  # the Hub refuses larger binaries in plain git

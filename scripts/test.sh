@@ -11,7 +11,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 export HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 set +e
-python3 -m pytest -q "$@"
+python3 -m pytest -q --durations=20 "$@"
 rc=$?
 set -e
 [ "$rc" -eq 5 ] && { echo "no tests collected"; exit 1; }

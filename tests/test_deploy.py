@@ -24,9 +24,9 @@ def test_the_snapshot_is_what_the_space_runs_and_nothing_else(deploy):
     files = {f.path: f for f in deploy.space_files()}
     for needed in ("app.py", "README.md", "LICENSE", "requirements.txt", ".gitattributes", "demo/ui.py",
                    "agent/loop.py", "sam3/session.py", "assets/models/sam3-shapes/model.safetensors",
-                   "assets/examples/examples.json"):
+                   "assets/examples/examples.json", "docs/hosting.md", "docs/images/ask.png"):
         assert needed in files, needed
-    research = ("shapesworld/", "training/", "benchmarks/", "tests/", "scripts/", "train_state/", "docs/training")
+    research = ("shapesworld/", "training/", "benchmarks/", "tests/", "scripts/", "train_state/")
     assert not [p for p in files if p.startswith(research)]
     assert not [p for p in files if "__pycache__" in p]
 

@@ -26,16 +26,16 @@ class WorkerInputError(gr.Error):
     """A `DemoInputError` on its way back from a GPU worker."""
 
 
-def _in_worker(fn):
-    """Inside the worker: bad input leaves as a `gr.Error`, the one kind that keeps its message."""
+def _converting(fn, caught: type[Exception], convert):
+    """`fn` (a function or a generator function) raising `convert(exc)` where it raised a `caught` one."""
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
         def generate(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
-            except DemoInputError as exc:
-                raise WorkerInputError(str(exc), print_exception=False) from None
+            except caught as exc:
+                raise convert(exc) from None
 
         return generate
 
@@ -43,31 +43,8 @@ def _in_worker(fn):
     def call(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except DemoInputError as exc:
-            raise WorkerInputError(str(exc), print_exception=False) from None
-
-    return call
-
-
-def _in_app(fn):
-    """On the app's side: a `WorkerInputError` is bad input again."""
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def generate(*args, **kwargs):
-            try:
-                yield from fn(*args, **kwargs)
-            except WorkerInputError as exc:
-                raise DemoInputError(exc.message) from None
-
-        return generate
-
-    @functools.wraps(fn)
-    def call(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except WorkerInputError as exc:
-            raise DemoInputError(exc.message) from None
+        except caught as exc:
+            raise convert(exc) from None
 
     return call
 
@@ -78,4 +55,5 @@ def gpu(fn=None, **kwargs):
         return lambda f: gpu(f, **kwargs)
     if spaces is None:
         return fn
-    return _in_app(spaces.GPU(_in_worker(fn), **kwargs))
+    in_worker = _converting(fn, DemoInputError, lambda exc: WorkerInputError(str(exc), print_exception=False))
+    return _converting(spaces.GPU(in_worker, **kwargs), WorkerInputError, lambda exc: DemoInputError(exc.message))

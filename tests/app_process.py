@@ -1,4 +1,5 @@
-"""`python app.py` in a subprocess on a free loopback port, as a person (or a Space) starts it."""
+"""The app on a free loopback port: in this process (`served`), or as `python app.py` in a subprocess, as a person
+(or a Space) starts it (`AppProcess`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +20,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def served(models) -> Iterator[tuple[object, str]]:
+    """(app, url) of the app built on `models`, launched as `python app.py` launches it, closed afterwards."""
+    from demo.ui import build_app, launch
+
+    app = build_app(models)
+    port = free_port()
+    launch(app, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield app, f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
 
 
 class AppProcess:

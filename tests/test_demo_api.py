@@ -6,7 +6,6 @@ The tiny random model scores near 0.25, so calls that need masks use threshold 0
 from __future__ import annotations
 
 import io
-import socket
 import time
 
 import pytest
@@ -20,28 +19,17 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from demo.ui import EXAMPLES_DIR  # noqa: E402
+from tests.app_process import free_port, served  # noqa: E402
 
 EXAMPLE = EXAMPLES_DIR / "leftmost_star.png"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def app(tiny_checkpoint, tmp_path_factory):
+def app(tiny_checkpoint):
     from demo.models import Models
-    from demo.ui import build_app, launch
 
-    demo = build_app(Models.load(tiny_checkpoint, device="cpu"))
-    port = _free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield demo, f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with served(Models.load(tiny_checkpoint, device="cpu")) as app_and_url:
+        yield app_and_url
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +161,7 @@ def test_ask_bad_input(client, files, name, query, backend, message):
 
 def test_ask_with_a_server_that_does_not_answer(client, monkeypatch):
     monkeypatch.setenv("SAM3_AGENT_ALLOW_PRIVATE_URLS", "1")  # the dead server is on this machine
-    dead = f"openai:http://127.0.0.1:{_free_port()}/v1#some-vlm"
+    dead = f"openai:http://127.0.0.1:{free_port()}/v1#some-vlm"
     t0 = time.perf_counter()
     # The planner cannot parse a question, so the agent asks the (absent) model server.
     out = client.predict(

@@ -16,8 +16,8 @@ from demo import export, inputs
 from demo.ask import AskState, prepare_request, run_ask, toggle_mask
 from demo.backends import spec_for
 from demo.models import DemoInputError, Models, install
-from demo.settings import Settings
 from demo.render import hit_test
+from demo.settings import Settings
 from demo.ui import EXAMPLES_DIR, load_examples
 from sam3.detections import Detections
 from sam3.session import Segmenter

@@ -82,7 +82,8 @@ def test_a_wrong_way_import_is_caught(tmp_path, layer, source):
 
 def test_allowed_imports_pass(tmp_path):
     path = tmp_path / "module.py"
-    path.write_text("import numpy\nfrom sam3.detections import Detections\nfrom agent.loop import Agent\nfrom . import x\n")
+    path.write_text("import numpy\nfrom sam3.detections import Detections\nfrom agent.loop import Agent\n"
+                    "from . import x\n")
     assert not violations(path, "demo") and not violations(path, "agent")
     assert violations(path, "sam3") == [f"{path}:3 imports agent.loop"]
 

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from demo.settings import OwnerServer, Settings
-from tests.app_process import free_port
+from tests.app_process import served
 from tests.llm_server import ScriptedLLMServer, ok, reply, slow, status
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -46,16 +46,10 @@ def visitor_server():
 @pytest.fixture(scope="module")
 def public_app(tiny_checkpoint, owner):
     from demo.models import Models
-    from demo.ui import build_app, launch
 
     settings = Settings(public=True, server=OwnerServer(owner.url, "owner-vlm", OWNER_KEY), **SETTINGS)
-    app = build_app(Models.load(tiny_checkpoint, device="cpu", settings=settings))
-    port = free_port()
-    launch(app, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield app, f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with served(Models.load(tiny_checkpoint, device="cpu", settings=settings)) as app_and_url:
+        yield app_and_url
 
 
 @pytest.fixture

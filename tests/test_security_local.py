@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from demo.settings import Settings
-from tests.app_process import AppProcess, free_port
+from tests.app_process import AppProcess, served
 from tests.llm_server import ScriptedLLMServer, ok
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -50,15 +50,9 @@ def test_a_space_never_sends_a_request_to_a_typed_url_and_its_key_only_to_the_ow
 @pytest.fixture(scope="module")
 def local_app(tiny_checkpoint):
     from demo.models import Models
-    from demo.ui import build_app, launch
 
-    app = build_app(Models.load(tiny_checkpoint, device="cpu", settings=Settings()))
-    port = free_port()
-    launch(app, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        app.close()
+    with served(Models.load(tiny_checkpoint, device="cpu", settings=Settings())) as (_, url):
+        yield Client(url, verbose=False)
 
 
 def test_a_typed_url_reaches_no_private_address(local_app, monkeypatch):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import cv2
@@ -40,27 +39,18 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(tiny_checkpoint, tmp_path_factory):
     import os
 
     from demo.models import Models
-    from demo.ui import build_app, launch
+    from tests.app_process import served
 
     os.environ["SAM3_AGENT_ALLOW_PRIVATE_URLS"] = "1"  # the scripted model servers run on this machine
-    app = build_app(Models.load(tiny_checkpoint, device="cpu"))
-    port = _free_port()
-    launch(app, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
-        yield f"http://127.0.0.1:{port}/"
+        with served(Models.load(tiny_checkpoint, device="cpu")) as (_, url):
+            yield url
     finally:
-        app.close()
         del os.environ["SAM3_AGENT_ALLOW_PRIVATE_URLS"]
 
 

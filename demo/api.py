@@ -39,8 +39,9 @@ ASK_DOC = (
     "'spatial' (default, no model) or one the app's owner set up ('openai' for their model server, "
     "'transformers:<id>' for a loaded VLM; a local app also takes 'openai:<base url>#<model>' and any "
     "'transformers:<id or folder>'); threshold: SAM 3 score threshold; api_key: a key for a server you name "
-    "(local apps only). Returns the run as JSON: {query, backend, answer: {status, message, detections}, steps, "
-    "llm_calls, sam3_calls, timing_ms, model, image}."
+    "(local apps only). Returns the run as JSON: {query, backend, answer: {status ('ok'; 'unsure': a best guess "
+    "the message qualifies; 'no_match'; 'budget'; 'error'), text (the answer in words: a count, yes or no), message, "
+    "detections}, steps, llm_calls, sam3_calls, timing_ms, model, image}."
 )
 TRACK_DOC = (
     "SAM 3 tracking on one video (up to 30 s of it; long ranges are strided to the app's frame limit). video: a "

@@ -205,8 +205,7 @@ class _Chat:
             self._close_call()
             a = ev.answer
             icon, label = STATUS_LABELS.get(a.status, ("", a.status))
-            words = getattr(a, "text", "")
-            text = f"{icon} **{label}**: " + (f"{words}; " if words else "") + f"{len(a.detections)} mask(s)."
+            text = f"{icon} **{label}**: " + (f"{a.text}; " if a.text else "") + f"{len(a.detections)} mask(s)."
             if a.message:
                 text += f" {a.message}"
             self.messages.append({"role": "assistant", "content": text})
@@ -285,7 +284,7 @@ def run_ask(models: Models, state: AskState, request: AskRequest) -> Iterator[As
         trace,
         final.status,
         final.message,
-        getattr(final, "text", "") or "",
+        final.text,
     )
     if state.run_id == run_id:
         state.result = result

@@ -57,7 +57,13 @@ _IS_REL = re.compile(
 )
 _IS_ADJ = re.compile(r"^(?:is|are)\s+(?P<x>(?:the|a|an)\s+[a-z]+(?:\s+[a-z]+)?)\s+(?P<adj>[a-z]+)$")
 _WHICH = re.compile(
-    r"^which\s+(?:(?:one|ones)\s+(?:of\s+(?:the\s+)?)?|of\s+the\s+)?(?P<x>.*?)\s*\b(?:is|are)\s+(?P<rest>.+)$")
+    r"^(?P<w>which|what)\s+(?:(?:one|ones)\s+(?:of\s+(?:the\s+)?)?|of\s+the\s+)?(?P<x>.*?)\s*\b(?:is|are)\s+"
+    r"(?P<rest>.+)$")
+# after a count or a yes/no lead-in: "stars are on the left" -> "stars on the left", "circles are red" -> "red circles"
+_ARE_PLACE = re.compile(
+    r"^(?P<x>.+?)\s+(?:are|is)\s+(?=(?:on|in|at|to|above|below|under|beneath|inside|within|touching|overlapping|"
+    r"bigger|larger|smaller|left|right|near|next|between|closest|nearest|farther|further|higher|lower)\b)")
+_ARE_ADJ = re.compile(r"^(?P<x>[a-z]+(?:\s+[a-z]+)?)\s+(?:are|is)\s+(?P<adj>[a-z]+)$")
 _WHAT = re.compile(r"^(?:what|which)\s+(?:is|are|'s)\s+(?P<rest>.+)$|^what's\s+(?P<rest2>.+)$")
 _SOMETHING = re.compile(
     r"\b(?:something|anything)\s+(?!(?:in|on|at|to|of|above|below|under|over|near|next|inside|between|that|which|"
@@ -82,6 +88,7 @@ def normalise(query: object) -> str | None:
         return None
     s = re.sub(r"\s*,\s*", ", ", s).strip(" ,-")
     s = re.sub(r"\b(left|right|top|bottom|upper|lower|centre|center)-most\b", r"\1most", s)
+    s = re.sub(r"\b(that|there|which|who|here)'s\b", r"\1 is", s)
     s = re.sub(r"\bnon[\s-](?=[a-z])", "non-", s)
     s = re.sub(r"\b(?:second|next)[\s-]to[\s-]last\b", "penultimate", s)
     s = re.sub(rf"\b({ORD_RE})-(?=[a-z])", r"\1 ", s)
@@ -121,6 +128,11 @@ def clean(query: object, generic: str | None = None) -> tuple[Intent, str] | Non
             m = _YES_NO.match(s)
             if m:
                 intent, s = "yes_no", _strip(s[m.end():])
+    if intent != "find":
+        s = _ARE_PLACE.sub(lambda m: f"{m.group('x')} ", s)
+        m = _ARE_ADJ.match(s)
+        if m and m.group("adj") not in ("there", "here", "visible", "present", "shown"):
+            s = f"{m.group('adj')} {m.group('x')}"
     s = _SOMETHING.sub(lambda m: f"{m.group('adj')} {generic}", s)
     s = re.sub(r"^(?:something|anything|things)\s+", f"{generic} ", s)
     if intent == "find":
@@ -143,7 +155,7 @@ def _adjective_first(x: str, adj: str) -> str:
 def _rewrite_question(s: str, generic: str) -> str | None:
     """'which X is the largest' -> 'the largest X'; 'what is touching the Y' -> 'the shape touching the Y'."""
     m = _WHICH.match(s)
-    if m:
+    if m and (m.group("w") == "which" or m.group("x") and _RELATION_START.match(m.group("rest"))):
         x = (m.group("x") or "").strip()
         x = re.sub(r"^(?:the\s+)?(?:one|ones)$", "", x).strip() or generic
         return _rewrite_which(x, m.group("rest"), generic)

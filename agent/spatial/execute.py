@@ -118,7 +118,8 @@ class _Executor:
         what = node.describe()
         if node.start >= len(order):
             self.steps.append(f"{what}: only {len(order)} candidate(s), none")
-            self.missing.append(f"only {len(order)} {node.source.describe()} found")
+            if order:  # "the fourth circle" with three found: a circle was probably missed
+                self.missing.append(f"only {len(order)} {node.source.describe()} found")
         elif len(picked) < node.count:
             self.steps.append(f"{what}: only {len(picked)} exist, kept them all")
             self.missing.append(f"only {len(picked)} {node.source.describe()} found, not {node.count}")

@@ -121,8 +121,9 @@ _UNION_SEP = re.compile(
     r"\s*,\s*(?:and|or)\s+|\s+(?:and\s+also|and|or|as\s+well\s+as|together\s+with|along\s+with|plus)\s+|\s*,\s*"
 )
 _STRONG_UNION = {"as well as", "together with", "along with", "plus", "and also"}
-_SIDE = (r"(?P<side>(?:top|bottom)-(?:left|right)|left|right|top|bottom)(?:[\s-]hand)?"
-         r"(?:\s+(?:side|edge|end|corner|border|part|half))?(?:\s+of\s+the\s+(?:image|picture|photo|frame|scene))?")
+_SIDE = (r"(?P<side>(?:top|bottom)-(?:left|right)|left|right|top|bottom|upper|lower)(?:[\s-]hand)?"
+         r"(?:\s+(?:side|edge|end|corner|border|part|half|row|line|column))?"
+         r"(?:\s+of\s+the\s+(?:image|picture|photo|frame|scene))?")
 _THAT = r"(?:(?:that|which|who)\s+(?:is|are)\s+)?"
 _ROW = r"(?:row|line|column|group|set|series|sequence)"
 # (pattern, kind): kind "from" counts from a side, "on" places at a side, or names the rank key itself
@@ -375,7 +376,7 @@ class Grammar:
                 continue
             groups = m.groupdict()
             if kind in ("from", "on"):
-                k2 = groups["side"]
+                k2 = {"upper": "top", "lower": "bottom"}.get(groups["side"], groups["side"])
                 from_side = kind == "from"
             elif kind == "size":
                 k2 = "largest" if groups["size"] in ("biggest", "largest", "greatest", "most") else "smallest"

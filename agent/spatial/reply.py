@@ -111,13 +111,29 @@ def look_again(
                     f"(best score {top:.2f}) shown as a guess"), best
     if not general:
         return said, None
-    hits = det[np.flatnonzero((phrases == noun) & (det.scores >= confident))]
+    # the noun's instances: found by the noun itself or by one of its colours, each once
+    kinds = np.isin(phrases, [noun, *colour_phrases]) & (det.scores >= confident)
+    hits = _each_once(det[np.flatnonzero(kinds)])
+    hits = hits[np.argsort((hits.boxes[:, 0] + hits.boxes[:, 2]), kind="stable")]  # left to right
     if not len(hits):
         return f"{said}, and no {_inflect(noun, 1)} at all", None
     names = [c for c in _colour_names(hits, det[np.flatnonzero(np.isin(phrases, colour_phrases)
                                                                   & (det.scores >= 0.5 * confident))]) if c]
     what = f"{len(hits)} {_inflect(noun, len(hits))}"
     return f"{said}; {what}" + (f": {', '.join(names)}" if names else ""), None
+
+
+def _each_once(det: Detections) -> Detections:
+    """The detections with any that repeats a better-scored one (mask IoU > 0.5) left out."""
+    det = det.sort_by_score()
+    if len(det) < 2:
+        return det
+    iou = mask_iou(det.masks, det.masks)
+    keep: list[int] = []
+    for i in range(len(det)):
+        if not any(iou[i, j] > 0.5 for j in keep):
+            keep.append(i)
+    return det[keep]
 
 
 def compose(

@@ -76,7 +76,7 @@ class _Mapper:
         parts = [p for p in (self.node(p, head) for p in n.parts) if p is not None]
         return None if not parts else parts[0] if len(parts) == 1 else Union(tuple(parts))
 
-    def select(self, s: Select, head: bool) -> Select | None:
+    def select(self, s: Select, head: bool) -> Node | None:
         if self.vocabulary is None:
             self.unused += modifier_words(s.phrase)
             return s
@@ -86,7 +86,8 @@ class _Mapper:
         if reading.phrase is None:
             self.lost_head = self.lost_head or head
             return None
-        return Select(reading.phrase, reading.alternatives, reading.also, s.many)
+        first = Select(reading.phrase, reading.alternatives, reading.also, s.many)
+        return Union((first, *(Select(p, many=s.many) for p in reading.more))) if reading.more else first
 
 
 def _bag_of_words(text: str, vocabulary: Vocabulary, intent) -> tuple[Plan | None, list[str], list[str]]:

@@ -58,6 +58,8 @@ _GRAMMAR = (set(SUPERLATIVES) | set(COMPARATIVES) | set(SIZE_WORDS) | set(BARE_S
             | set(NUMBERS) | set(ORDINALS) | PREPOSITIONS | CONJUNCTIONS | PRONOUNS | AUXILIARIES | set(QUANTIFIERS)
             | FILLERS | GRAMMAR_EXTRA | {"a", "an", "one", "ones", "last", "top", "bottom"})
 
+_LONG_GRAMMAR = {w for w in _GRAMMAR if len(w) >= 5}
+
 
 def edit_distance(a: str, b: str, limit: int = 3) -> int:
     """Optimal string alignment distance (a swap of neighbours counts 1), capped at `limit`."""
@@ -106,6 +108,7 @@ class PhraseReading:
     unused: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     also: tuple[str, ...] = ()
+    more: tuple[str, ...] = ()  # "the red and blue squares": the other colours' phrases, all wanted
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,8 @@ class Vocabulary:
         if word.isdigit() or "'" in word or "-" in word:
             return None
         words = set(self._known) | set(COLOUR_RGB) | set(NOUN_SYNONYMS) | {pluralise(w) for w in NOUN_SYNONYMS}
-        return nearest_word(word, words) or nearest_word(word, _GRAMMAR, reach=1)
+        # the grammar's short words ("will", "from") are a typo away from too many English words ("well")
+        return nearest_word(word, words) or (nearest_word(word, _LONG_GRAMMAR, reach=1) if len(word) >= 5 else None)
 
     def _noun(self, word: str) -> tuple[str | None, str | None]:
         """(known noun in the word's number, note) for a noun the vocabulary knows or has a synonym for."""
@@ -199,7 +203,10 @@ class Vocabulary:
             if word in ("a", "an", "the", "of", "coloured", "colored", "shaped", "-shaped"):
                 continue
             unused.append(word)
-        if len(colours) > 1:  # "red blue circle": which?
+        joined = len(colours) > 1 and any(w in ("and", "or") for w in words)
+        if joined:  # "the red and blue squares": each colour
+            unused = [w for w in unused if w not in ("and", "or")]
+        elif len(colours) > 1:  # "red blue circle": which?
             unused += [c[0] for c in colours[1:]]
             colours = colours[:1]
         if noun is None and not colours:
@@ -208,8 +215,9 @@ class Vocabulary:
             many = any(is_plural(w) for w in words)
             noun = pluralise(self.generic_noun) if many else self.generic_noun
         readings = [f"{c} {noun}" for c in colours[0]] if colours else [noun]
+        more = tuple(f"{c[0]} {noun}" for c in colours[1:]) if joined else ()
         return PhraseReading(readings[0], tuple(readings[1:]), tuple(unused), tuple(notes),
-                             () if colours else self.narrower(noun))
+                             () if colours else self.narrower(noun), more)
 
     def narrower(self, noun: str) -> tuple[str, ...]:
         """The known phrases that name kinds of `noun`: each colour of it, and each noun for a generic one."""

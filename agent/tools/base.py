@@ -65,7 +65,6 @@ class Tool:
     name: ClassVar[str]
     description: ClassVar[str]
     example: ClassVar[dict]
-    ends_run: ClassVar[bool] = False
 
     def prompt_line(self) -> str:
         """How the system prompt presents the tool: an example call and what it does."""

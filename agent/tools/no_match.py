@@ -11,7 +11,6 @@ class NoMatch(Tool):
     name = "no_match"
     description = 'give the final answer: nothing in the image matches (say why in "reason"; "text" for "No" or "0")'
     example = {"reason": "there is no dog", "text": "No"}
-    ends_run = True
 
     def parse(self, call: dict, repaired: list[str]) -> dict:
         return {"reason": short_text(call.get("reason", ""), "reason", 500),

@@ -15,7 +15,6 @@ class Select(Tool):
         'or a yes/no question ("3 red cups", "Yes: 1 dog")'
     )
     example = {"masks": [3], "text": ""}
-    ends_run = True
 
     def parse(self, call: dict, repaired: list[str]) -> dict:
         return {

@@ -36,6 +36,7 @@ from transformers import Sam3Model, Sam3TrackerModel, Sam3TrackerProcessor
 from sam3.refine import TRACKER_FOLDER, tracker_for
 from shapesworld import render, sample_scene
 from training.data import resize_masks
+from training.export import write_card
 from training.loop import StopFlag, load_optimizer, save_optimizer
 from training.losses import dice, sigmoid_focal
 
@@ -386,10 +387,11 @@ def export(detector_dir: str, checkpoint: Path, out_dir: Path) -> Path:
     step = json.loads((checkpoint / "state.json").read_text())["step"]
     tracker.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
-    (out_dir / "README.md").write_text(
+    write_card(
+        out_dir,
         f"# {Path(detector_dir).name} tracker\n\nSAM 3's point-and-box decoder for the detector one folder up, trained "
         f"{step} steps by `python -m training.clicks` on its frozen features (its vision encoder is a copy of the "
-        "detector's). `sam3.refine.Refiner` loads it from here.\n"
+        "detector's). `sam3.refine.Refiner` loads it from here.\n",
     )
     return out_dir
 

@@ -69,8 +69,18 @@ def export(
             )
     if notes:
         card += ["", notes]
-    (out_dir / "README.md").write_text("\n".join(card) + "\n")
+    write_card(out_dir, "\n".join(card) + "\n")
     return out_dir
+
+
+def write_card(out_dir: Path, text: str) -> None:
+    """A first model card where there is none; an existing (hand-written) card is kept and the new figures printed,
+    so that re-exporting a checkpoint never throws its documentation away."""
+    card = Path(out_dir) / "README.md"
+    if card.exists():
+        print(f"{card} kept: update it with the new checkpoint's figures:\n{text}")
+    else:
+        card.write_text(text)
 
 
 def _steps(state: dict) -> str:

@@ -14,6 +14,9 @@ Configurations:
   session keeps (every frame's pixels and per-object outputs);
 - `shapes-associate`: the SHAPES-size random detector (`training.configs.SHAPES`), which cannot host
   SAM 3's tracker (hidden 64), in the "associate" mode the bundled checkpoint uses;
+- `bundled-associate`: the bundled ShapesWorld checkpoint in that mode, which does find the squares, so
+  tracks start, get lost (the squares wrap around the edges) and are kept or dropped:
+  `python -m benchmarks.video_memory --configs bundled-associate --speed-frames 1000`;
 - `shapes128-windowed`: SHAPES with its hidden size raised to 128, the smallest SHAPES-like
   model that can host the tracker, in SAM 3 mode;
 - `full-sam3`: the full-size `Sam3VideoConfig()` (random weights), for frames per second on a lent GPU:
@@ -77,6 +80,10 @@ def build(config: str, directory: str) -> str:
     if config == "shapes-associate":
         model, proc = new_model(SHAPES, vocabulary())
         return str(save_checkpoint(model, proc, directory))
+    if config == "bundled-associate":
+        from sam3.loading import BUNDLED_DIR
+
+        return str(BUNDLED_DIR)
     if config == "shapes128-windowed":
         from training.configs import sam3_config
 
@@ -138,7 +145,8 @@ def run_one(config: str, frames: int, checkpoint: str, sample_every: int, thread
         n_objects.update(result.object_ids)
     elapsed = time.perf_counter() - t0
     fps_steady = (frames - 10) / (time.perf_counter() - t_warm) if t_warm and frames > 20 else None
-    stored = trackers[0].session.stored_frames() if hasattr(trackers[0], "session") else {}
+    tracker = trackers[0]
+    stored = tracker.session.stored_frames() if hasattr(tracker, "session") else {"tracks": len(tracker.tracks)}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     after_warmup = next((mb for done, mb in samples if done >= min(100, frames)), samples[0][1])
     return {

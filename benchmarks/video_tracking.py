@@ -36,7 +36,6 @@ from sam3.video.loading import load_video_sam3
 from sam3.video.tracking import track_text
 from shapesworld.video import RenderedVideo, VideoScene, render_video, sample_occlusion_video, sample_video
 
-
 SEEDS = {"plain": 3_000_000, "occlusion": 3_500_000}
 TUNING_SEEDS = {"plain": 8_100_000, "occlusion": 8_000_000}  # what the association's values were chosen on
 SIZE = (256, 192)
@@ -102,7 +101,7 @@ def run_set(kind, args, segmenter, loaded, agent, thresholds, first=None) -> tup
         kinds: dict[str, set[int]] = {}
         for track in scene.tracks:
             kinds.setdefault(track.kind, set()).add(track.id)
-        for phrase, ids in sorted(kinds.items()):
+        for phrase, ids in sorted(kinds.items()) if "text" in args.tasks else ():
             t0 = time.perf_counter()
             results = list(track_text(video.frames, [phrase], loaded, threshold=keep, new_object_threshold=start))
             seconds += time.perf_counter() - t0
@@ -110,7 +109,7 @@ def run_set(kind, args, segmenter, loaded, agent, thresholds, first=None) -> tup
             s = tracking_scores(truth_for(video, ids), results)
             text.append(s)
             per_clip.append({"set": kind, "seed": scene.seed, "task": "text", "phrase": phrase, **s.as_dict()})
-        if args.no_agent:
+        if "agent" not in args.tasks:
             continue
         key = len(video.frames) // 2
         phrase = max(kinds, key=lambda k: (sum(int(i) in kinds[k] for i in video.ids[key]), k))
@@ -161,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--first-seed", type=int, help="first seed of each set (default: the benchmark's)")
     ap.add_argument("--tuning", action="store_true", help="run on the tuning seeds instead")
     ap.add_argument("--key-frames", type=int, default=5, help="frames the agent answers on (1: the asked one only)")
-    ap.add_argument("--no-agent", action="store_true")
+    ap.add_argument("--tasks", nargs="+", default=["text", "agent"], choices=["text", "agent"])
     ap.add_argument("--threshold", type=float,
                     help="detection score that continues a track (default: KEEP_FRACTION of the next)")
     ap.add_argument("--new-object-threshold", type=float,

@@ -37,7 +37,7 @@ from sam3.video.results import FrameResult
 
 # Default thresholds as fractions of the score that starts a track (the checkpoint's calibrated one).
 KEEP_FRACTION = 0.5  # a confident detection, matched to any track
-LOW_FRACTION = 0.15  # an unsure one, which may only continue a track seen just before
+LOW_FRACTION = 0.07  # an unsure one, which may only continue a track seen just before
 MIN_SIZE = 12.0  # pixels: the smallest size a track's distances are measured in
 
 
@@ -48,7 +48,7 @@ class AssociationConfig:
 
     min_iou: float = 0.3  # a recent track's expected mask overlaps a detection at least this much ...
     contain: float = 0.6  # ... or one holds this share of the other (a half-hidden object is a part of its mask)
-    recent: int = 2  # frames since last seen for a track to be continued by overlap and unsure detections
+    recent: int = 3  # frames since last seen for a track to be continued by overlap and unsure detections
     gate: float = 0.6  # how far from where a lost track is expected it may be found, at first ...
     gate_growth: float = 0.1  # ... and more each frame it stays lost
     colour_max: float = 30.0  # colour change allowed between a track and a detection continuing it
@@ -134,16 +134,17 @@ def lab_image(image: np.ndarray) -> np.ndarray:
 
 
 def mask_colour(lab: np.ndarray, mask: np.ndarray, min_pixels: int = 16) -> np.ndarray | None:
-    """Median CIELAB colour inside `mask` (its edge pixels, blended with what is behind, left out when
-    enough remain), or None when it has too few pixels to say."""
+    """Median CIELAB colour of `mask`'s inner pixels (its edge is blended with what is behind), or None
+    when fewer than `min_pixels` are inner: a sliver's colour says nothing."""
     ys, xs = np.nonzero(mask)
     if len(ys) < min_pixels:
         return None
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     crop = np.pad(mask[y0:y1, x0:x1], 1).astype(np.uint8)
     inner = cv2.erode(crop, np.ones((3, 3), np.uint8))[1:-1, 1:-1].astype(bool)
-    pixels = lab[y0:y1, x0:x1][inner] if inner.sum() >= min_pixels else lab[mask]
-    return np.median(pixels, axis=0)
+    if inner.sum() < min_pixels:
+        return None
+    return np.median(lab[y0:y1, x0:x1][inner], axis=0)
 
 
 def _colour_distance(a: np.ndarray | None, b: np.ndarray | None) -> float:
@@ -177,6 +178,14 @@ def _shifted(rle: dict, offset: np.ndarray) -> dict:
             max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)
         ]
     return _encode(out)
+
+
+def _overlaps(obs: _Observations, rles: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """IoU of each observation with each mask, and the share of the smaller of the two they have in common."""
+    iou = mask_iou(obs.rles, rles)
+    areas = mask_utils.area([{"size": r["size"], "counts": r["counts"].encode("ascii")} for r in rles]).astype(float)
+    inter = iou * (obs.areas[:, None] + areas[None, :]) / (1.0 + iou)
+    return iou, inter / np.maximum(np.minimum(obs.areas[:, None], areas[None, :]), 1.0)
 
 
 def _match(similarity: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
@@ -303,10 +312,12 @@ class AssociationTracker:
         if n and m:
             gap = np.array([pos - t.seen for t in tracks], float)
             expected = [t.centre + t.velocity * g for t, g in zip(tracks, gap, strict=True)]
-            iou = mask_iou(obs.rles, [_shifted(t.rle, e - t.centre) for t, e in zip(tracks, expected, strict=True)])
-            t_areas = np.array([t.area for t in tracks], float)
-            inter = iou * (obs.areas[:, None] + t_areas[None, :]) / (1.0 + iou)
-            contain = inter / np.maximum(np.minimum(obs.areas[:, None], t_areas[None, :]), 1.0)
+            # overlap with the last mask moved where the track is expected, or left where it was (a wrong
+            # motion, or a mask cut by the picture's edge when moved)
+            moved = [_shifted(t.rle, e - t.centre) for t, e in zip(tracks, expected, strict=True)]
+            iou, contain = _overlaps(obs, moved)
+            iou_still, contain_still = _overlaps(obs, [t.rle for t in tracks])
+            iou, contain = np.maximum(iou, iou_still), np.maximum(contain, contain_still)
             size = np.array([t.size for t in tracks])
             dist = np.linalg.norm(obs.centres[:, None, :] - np.array(expected)[None, :, :], axis=2) / size[None, :]
             colour = np.array([[_colour_distance(c, t.colour) for t in tracks] for c in obs.colours]).reshape(n, m)

@@ -49,7 +49,10 @@ EXAMPLE_IOU_BAR = 0.85
 # decoder: 0.016 on `benchmarks.click_refine`).
 CLICK_IOU_BAR, BOX_IOU_BAR = 0.72, 0.68
 
-pytestmark = pytest.mark.skipif(not (BUNDLED_DIR / "model.safetensors").exists(), reason="no bundled checkpoint")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (BUNDLED_DIR / "model.safetensors").exists(), reason="no bundled checkpoint"),
+]
 
 
 @pytest.fixture(scope="module", autouse=True)

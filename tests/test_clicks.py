@@ -27,6 +27,8 @@ from training.clicks import (
     trainable,
 )
 
+pytestmark = pytest.mark.slow  # training steps
+
 
 @pytest.fixture(scope="module")
 def scene():

@@ -21,6 +21,8 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from demo.ui import EXAMPLES_DIR  # noqa: E402
 from tests.app_process import free_port, served  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real server, and a gradio_client round trip per test
+
 EXAMPLE = EXAMPLES_DIR / "leftmost_star.png"
 
 

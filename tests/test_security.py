@@ -24,6 +24,8 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 from demo.ui import EXAMPLES_DIR  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real server, and a gradio_client round trip per test
+
 EXAMPLE = str(EXAMPLES_DIR / "leftmost_star.png")
 OWNER_KEY = "sk-owner-0123456789-secret"
 UNPARSABLE = "what is the meaning of these shapes"  # the planner hands it to the model

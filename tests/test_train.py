@@ -15,6 +15,8 @@ from training.losses import LossWeights, RowTarget, Sam3Criterion
 from training.matcher import hungarian, one_to_many
 from training.outputs import LayerOutputs, forward_all_layers
 
+pytestmark = pytest.mark.slow  # training steps
+
 BIG = 12.0
 
 

@@ -34,9 +34,12 @@ SCREENS = Path("/tmp/demo_screens")
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 TIMEOUT_MS = 30_000
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
     not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install -y chromium)"
-)
+),
+]
 
 
 @pytest.fixture(scope="module")

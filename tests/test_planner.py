@@ -121,6 +121,12 @@ def test_a_closed_vocabulary_reads_typos_synonyms_and_colour_names():
         assert note in reading.notes and reading.understood, (query, reading)
 
 
+def test_a_typo_keeps_the_question():
+    plan = understand("is there a yellow diamnod?", SHAPES).plan
+    assert (plan.intent, plan.root) == ("yes_no", S("yellow diamond"))
+    assert understand("how many sqaures", SHAPES).plan.intent == "count"
+
+
 def test_words_the_planner_cannot_use_are_reported_not_sent_to_sam3():
     reading = understand("the shiny red circle", SHAPES)
     assert reading.unused == ("shiny",) and not reading.understood

@@ -117,8 +117,10 @@ def _understand(query: object, vocabulary: Vocabulary | None) -> Reading:
     cleaned = clean(query, generic)
     if cleaned is not None and vocabulary is not None:
         fixed = _fix_typos(cleaned[1], vocabulary, notes)
-        if notes:  # a fixed typo may have been a lead-in or question word: clean again
-            cleaned = clean(fixed, generic) or (cleaned[0], fixed)
+        if notes:  # a fixed typo may have been a lead-in or question word: clean again, keeping the intent
+            again = clean(fixed, generic)
+            intent = again[0] if again is not None and again[0] != "find" else cleaned[0]
+            cleaned = (intent, again[1] if again is not None else fixed)
     if cleaned is None and vocabulary is not None:
         plain = normalise(query)
         if plain:

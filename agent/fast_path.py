@@ -13,12 +13,31 @@ from collections.abc import Iterator
 from agent.events import Answer, FinalEvent, Notice, Thought, ToolCallEvent, ToolResultEvent
 from agent.spatial import Vocabulary, execute, understand
 from agent.spatial.reply import compose, not_read
-from sam3.detections import Detections
+import numpy as np
+
+from sam3.detections import Detections, mask_iou
 from sam3.overlay import draw_overlay
+from sam3.postprocess import NMS_IOU
 
 # The spatial planner asks SAM 3 down to this fraction of the threshold: below-threshold instances count
 # only where the query says something exists and no or too few confident ones do (agent/spatial/execute.py).
 WEAK_FLOOR = 0.5
+
+
+def one_mask_per_object(candidates: Detections, answer: Detections) -> Detections:
+    """The candidates to show, without the copies of one object that several phrases found ("red shape" and
+    "circle"): of masks overlapping more than NMS_IOU, the answer's, else the best scoring. Answer masks all
+    stay, so every answer mask has its number among the candidates."""
+    if len(candidates) < 2:
+        return candidates
+    in_answer = np.array([any(np.array_equal(c, a) for a in answer.masks) for c in candidates.masks], dtype=bool)
+    same = mask_iou(candidates.masks, candidates.masks) > NMS_IOU
+    dropped = np.zeros(len(candidates), dtype=bool)
+    for i in np.lexsort((-candidates.scores, ~in_answer)):
+        if not dropped[i]:
+            dropped |= same[i] & ~in_answer
+            dropped[i] = False
+    return candidates[np.flatnonzero(~dropped)]
 
 
 def session_vocabulary(session) -> Vocabulary | None:
@@ -63,8 +82,9 @@ def planner_events(
         return segment(phrases, closer=False)
 
     answer = execute(plan, segment, confident, segment_narrower)
-    image = draw_overlay(session.image, answer.candidates) if len(answer.candidates) else None
-    yield ToolResultEvent("segment", f"{len(answer.candidates)} candidate masks", 0, image, answer.candidates)
+    shown = one_mask_per_object(answer.candidates, answer.detections)
+    image = draw_overlay(session.image, shown) if len(shown) else None
+    yield ToolResultEvent("segment", f"{len(shown)} candidate masks", 0, image, shown)
     reply = compose(reading, answer, confident, vocabulary, segment, segment_narrower)
     yield FinalEvent(Answer(reply.status, reply.detections, reply.message, text=reply.text), 0)
     return None

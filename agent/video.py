@@ -73,8 +73,8 @@ def _frame(video: VideoReader | np.ndarray, position: int) -> tuple[int, np.ndar
 
 @dataclass
 class VideoAnswer:
-    """The answer to follow (`key`), every key frame's answer (the requested frame's first) and how many
-    of them chose the same objects as `key`."""
+    """The answer to follow (`key`), every key frame's answer (in order of preference: the requested
+    frame's first) and how many of them chose the same objects as `key`."""
 
     key: KeyFrameAnswer
     answers: list[KeyFrameAnswer]
@@ -94,6 +94,14 @@ def key_positions(position: int, total: int, spacing: int, count: int = KEY_FRAM
     return out
 
 
+def spread_positions(total: int, count: int = KEY_FRAMES) -> list[int]:
+    """`count` frames evenly over a video of `total` frames (the middles of equal parts), for a query
+    asked about no frame in particular."""
+    if total < 1 or count < 1:
+        raise ValueError(f"need a video of at least one frame and one key frame, got {total} and {count}")
+    return sorted({int((i + 0.5) * total / count) for i in range(count)})
+
+
 def key_spacing(video: VideoReader | np.ndarray) -> int:
     """Frames between key frames: KEY_SPACING_S at the video's frame rate (10 frames/s for an array)."""
     fps = video.info.fps / video.stride if isinstance(video, VideoReader) else 10.0
@@ -104,22 +112,30 @@ def answer_around(
     agent: Agent,
     segmenter: Segmenter,
     video: VideoReader | np.ndarray,
-    position: int,
+    position: int | None,
     query: str,
     *,
     count: int = KEY_FRAMES,
     spacing: int | None = None,
     on_event: Callable[[object], None] | None = None,
 ) -> VideoAnswer:
-    """The agent on `count` key frames around `position`; the answer most of them agree on.
+    """The agent on `count` key frames; the answer most of them agree on.
 
+    The key frames lie around `position` (`key_positions`), or, with `position` None (a query about no
+    moment in particular, such as "the red circle"), evenly over the whole video (`spread_positions`).
     Answers on different frames are linked by following every object of their phrases through the
     frames between them (association mode, `agent.threshold` starting a track); each key frame votes
-    for the set of objects it chose. The most voted non-empty set wins, ties going to the frame nearest
-    `position`; `key` is its answer on the frame nearest `position`. `on_event` sees each step.
+    for the set of objects it chose. The most voted non-empty set wins; ties, and which of the winning
+    answers is followed (`key`), go to the frame nearest `position`, or without one to the answer whose
+    masks score highest. `on_event` sees each step.
     """
-    positions = key_positions(position, len(video), spacing or key_spacing(video), count)
+    if position is None:
+        positions = spread_positions(len(video), count)
+    else:
+        positions = key_positions(position, len(video), spacing or key_spacing(video), count)
     answers = [answer_key_frame(agent, segmenter, video, p, query, on_event) for p in positions]
+    if position is None:  # most confident first
+        answers.sort(key=lambda a: -float(np.mean(a.detections.scores)) if len(a.detections) else 0.0)
     if len(answers) == 1:
         return VideoAnswer(answers[0], answers, 1)
     chosen = _linked_choices(video, answers, segmenter.loaded, agent.threshold)
@@ -127,7 +143,7 @@ def answer_around(
     if not votes:
         return VideoAnswer(answers[0], answers, sum(not len(a.detections) for a in answers))
     best = max(votes.values())
-    winner = next(c for c in chosen if votes.get(c) == best)  # answers are in order of nearness
+    winner = next(c for c in chosen if votes.get(c) == best)  # answers are in order of preference
     key = answers[chosen.index(winner)]
     return VideoAnswer(key, answers, best)
 

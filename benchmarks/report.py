@@ -163,18 +163,21 @@ def render_clicks(d: dict) -> str:
 
 def render_tracking(d: dict) -> str:
     rows = []
-    for task in ("text", "agent"):
-        m = d.get(task)
-        if isinstance(m, dict):
-            rows.append([task, _f(m["idf1"]), _f(m["mean_iou"]), _f(m["precision"]), _f(m["recall"]),
-                         m["id_switches"], m["runs"]])
+    sets = d.get("sets") or {"": d}  # results from before the plain and occlusion sets: one unnamed set
+    for name, s in sets.items():
+        for task in ("text", "agent", "agent_anytime"):
+            m = s.get(task)
+            if isinstance(m, dict) and m.get("runs"):
+                rows.append([name, task, m["runs"], _f(m["idf1"]), _f(m["mean_iou"]), _f(m["precision"]),
+                             _f(m["recall"]), m["id_switches"]])
     if not rows:
         raise KeyError("no tracking rows")
     fps = f"; text tracking {d['text_fps']:.0f} frames/s" if "text_fps" in d else ""
+    clips = ", ".join(f"{name or 'clips'}: {s.get('videos')} (seeds {s.get('seeds', '?')})" for name, s in sets.items())
     return "\n".join([
         f"Mode `{d.get('mode')}`; objects start at {d.get('new_object_threshold')} and are kept from "
-        f"{d.get('threshold')}; {d.get('videos')} clips{fps}.", "",
-        _table(["task", "IDF1", "mask IoU", "precision", "recall", "ID switches", "runs"], rows),
+        f"{d.get('threshold')}; {clips}{fps}.", "",
+        _table(["clips", "task", "runs", "IDF1", "track IoU", "precision", "recall", "ID switches"], rows),
     ])
 
 

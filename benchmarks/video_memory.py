@@ -69,14 +69,14 @@ def build(config: str, directory: str) -> str:
     """Saves a random checkpoint for `config` into `directory`."""
     from sam3.video.config import video_config
     from shapesworld.phrases import vocabulary
-    from training.build import new_model, new_video_model, save_checkpoint, save_video_checkpoint
+    from training.build import new_model, new_video_model, save_checkpoint
     from training.configs import SHAPES, TINY_VIDEO, tiny_video_config
 
     # Random detectors score about 0.25: these thresholds give a few objects, as a real video would.
     heuristics = {"score_threshold_detection": 0.2, "new_det_thresh": 0.25, "max_num_objects": 3}
     if config.startswith("tiny"):
         model, proc = new_video_model(tiny_video_config(TINY_VIDEO, **heuristics), vocabulary())
-        return str(save_video_checkpoint(model, proc, directory))
+        return str(save_checkpoint(model, proc, directory))
     if config == "shapes-associate":
         model, proc = new_model(SHAPES, vocabulary())
         return str(save_checkpoint(model, proc, directory))
@@ -91,12 +91,12 @@ def build(config: str, directory: str) -> str:
         model, proc = new_video_model(
             video_config(sam3_config(size), hotstart_delay=0, **heuristics), vocabulary()
         )
-        return str(save_video_checkpoint(model, proc, directory))
+        return str(save_checkpoint(model, proc, directory))
     if config == "full-sam3":
         from transformers import Sam3Config
 
         model, proc = new_video_model(video_config(Sam3Config(), **heuristics), vocabulary())
-        return str(save_video_checkpoint(model, proc, directory))
+        return str(save_checkpoint(model, proc, directory))
     raise ValueError(config)
 
 

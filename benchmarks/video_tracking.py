@@ -7,11 +7,14 @@ Two sets of generated clips, from seed ranges no tuning used (tuning: `TUNING_SE
   benchmark's earlier 4-clip set;
 - occlusion (`sample_occlusion_video`, 4 s): shapes passing behind large ones, crossing a look-alike,
   stacked under another, leaving the picture and coming back.
-Two tasks on each:
+Three tasks on each:
 - text: every instance of each shape kind in the clip ("circle", ...) tracked with `track_text`;
-- agent: "the leftmost <kind>" (the kind with most instances on the middle frame) asked about the middle
-  frame: `answer_around` (the agent on key frames around it), then `follow_selection`; the truth is the
-  object of that kind, at least half visible there, whose mask centroid is leftmost.
+- agent: "the leftmost <kind>" (or rightmost) asked about the middle frame, about the kind with most instances
+  in view there whose extreme instance is at least half in view: `answer_around` (the agent on key frames
+  around it), then `follow_selection`; the truth is that instance;
+- agent_anytime: "the <colour> <kind>" asked about no frame (key frames spread over the clip), for an object
+  no other looks like, in view for a third of the clip or more, preferring a kind with several instances and
+  the object out of sight longest.
 Measures (`benchmarks.tracking_metrics`, masks matched at IoU 0.5): IDF1, identity switches (in all, and per
 true object), track IoU (mean IoU of matched masks), precision and recall, frame-weighted over runs; and frames
 per second of text tracking on this machine.
@@ -39,7 +42,8 @@ from shapesworld.video import RenderedVideo, VideoScene, render_video, sample_oc
 SEEDS = {"plain": 3_000_000, "occlusion": 3_500_000}
 TUNING_SEEDS = {"plain": 8_100_000, "occlusion": 8_000_000}  # what the association's values were chosen on
 SIZE = (256, 192)
-MIN_VISIBLE = 0.5  # of its unhidden area, for an object to be the agent query's answer
+MIN_VISIBLE = 0.5  # of its whole area in view, for an object to be an agent query's answer
+TASKS = ("text", "agent", "agent_anytime")
 
 
 def make_clip(kind: str, seed: int) -> VideoScene:
@@ -63,22 +67,49 @@ def polygon_area(points: np.ndarray) -> float:
     return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
-def leftmost(video: RenderedVideo, t: int, ids: set[int], min_visible: float = 0.0) -> int | None:
-    """The object among `ids` whose mask centroid is leftmost at frame t, of those at least `min_visible`
-    of their whole area in view (neither hidden nor out of the picture)."""
-    scene = video.video
+def visible_fraction(video: RenderedVideo, oid: int, t: int) -> float:
+    """How much of object `oid`'s whole area shows at frame t (neither hidden nor out of the picture)."""
+    ids = [int(i) for i in video.ids[t]]
+    if oid not in ids:
+        return 0.0
+    track = next(tr for tr in video.video.tracks if tr.id == oid)
+    return float(video.masks[t][ids.index(oid)].sum()) / polygon_area(track.shape_at(t).polygon())
+
+
+def extreme_query(video: RenderedVideo, t: int, kinds: dict[str, set[int]]) -> tuple[str, int] | None:
+    """("the leftmost <kind>" or "the rightmost <kind>", its answer) about frame t: the kind with most
+    instances in view first, and only where the answer is at least MIN_VISIBLE in view (else the query
+    would be about an object half out of sight); None when no kind allows it."""
+
+    def in_view(kind: str) -> list[tuple[float, int]]:
+        return sorted((np.nonzero(m)[1].mean(), int(i)) for i, m in zip(video.ids[t], video.masks[t])
+                      if int(i) in kinds[kind])
+
+    for kind in sorted(kinds, key=lambda k: (-len(in_view(k)), k)):
+        seen = in_view(kind)
+        for side, (_, oid) in (("leftmost", seen[0]), ("rightmost", seen[-1])) if seen else ():
+            if visible_fraction(video, oid, t) >= MIN_VISIBLE:
+                return f"the {side} {kind}", oid
+    return None
+
+
+def colour_query(video: RenderedVideo) -> tuple[str, int] | None:
+    """("the <colour> <kind>", its answer) about no frame in particular: an object whose colour and kind
+    no other has, at least MIN_VISIBLE in view on a third of the frames or more; of a kind with several
+    instances (so its colour tells it) and out of sight longest first."""
+    n = len(video.frames)
+    looks = [(tr.colour, tr.kind) for tr in video.video.tracks]
     best = None
-    for oid, mask in zip(video.ids[t], video.masks[t]):
-        if int(oid) not in ids or not mask.any():
+    for tr in video.video.tracks:
+        if looks.count((tr.colour, tr.kind)) > 1:
             continue
-        if min_visible:
-            track = next(tr for tr in scene.tracks if tr.id == int(oid))
-            if mask.sum() < min_visible * polygon_area(track.shape_at(t).polygon()):
-                continue
-        x = np.nonzero(mask)[1].mean()
-        if best is None or x < best[0]:
-            best = (x, int(oid))
-    return best[1] if best else None
+        shown = [visible_fraction(video, tr.id, t) for t in range(n)]
+        if sum(f >= MIN_VISIBLE for f in shown) < n / 3:
+            continue
+        rank = (-sum(k == tr.kind for _, k in looks), -sum(f == 0 for f in shown), tr.id)
+        if best is None or rank < best[0]:
+            best = (rank, f"the {tr.colour} {tr.kind}", tr.id)
+    return None if best is None else best[1:]
 
 
 def total(scores: list[TrackingScores]) -> dict:
@@ -96,7 +127,8 @@ def total(scores: list[TrackingScores]) -> dict:
 
 def run_set(kind, args, segmenter, loaded, agent, thresholds, first=None) -> tuple[dict, list[dict], int, float]:
     low, keep, start = thresholds
-    text, agent_scores, per_clip, frames, seconds = [], [], [], 0, 0.0
+    text, per_clip, frames, seconds = [], [], 0, 0.0
+    agent_scores = {"agent": [], "agent_anytime": []}
     for scene, video in clips(kind, args.videos, first):
         kinds: dict[str, set[int]] = {}
         for track in scene.tracks:
@@ -112,21 +144,21 @@ def run_set(kind, args, segmenter, loaded, agent, thresholds, first=None) -> tup
         if "agent" not in args.tasks:
             continue
         key = len(video.frames) // 2
-        phrase = max(kinds, key=lambda k: (sum(int(i) in kinds[k] for i in video.ids[key]), k))
-        target = leftmost(video, key, kinds[phrase], MIN_VISIBLE)
-        if target is None:
-            continue
-        query = f"the leftmost {phrase}"
-        answer = answer_around(agent, segmenter, video.frames, key, query, count=args.key_frames)
-        followed = list(follow_selection(video.frames, answer.key.position, answer.key.detections,
-                                         detector=segmenter.loaded, threshold=start))
-        s = tracking_scores(truth_for(video, {target}), followed)
-        agent_scores.append(s)
-        per_clip.append({"set": kind, "seed": scene.seed, "task": "agent", "query": query, "asked_at": key,
-                         "key_frame": answer.key.position, "votes": answer.votes, **s.as_dict()})
+        for task, asked in (("agent", extreme_query(video, key, kinds)), ("agent_anytime", colour_query(video))):
+            if asked is None:
+                continue
+            query, target = asked
+            at = key if task == "agent" else None
+            answer = answer_around(agent, segmenter, video.frames, at, query, count=args.key_frames)
+            followed = list(follow_selection(video.frames, answer.key.position, answer.key.detections,
+                                             detector=segmenter.loaded, threshold=start))
+            s = tracking_scores(truth_for(video, {target}), followed)
+            agent_scores[task].append(s)
+            per_clip.append({"set": kind, "seed": scene.seed, "task": task, "query": query, "asked_at": at,
+                             "key_frame": answer.key.position, "votes": answer.votes, **s.as_dict()})
     first = SEEDS[kind] if first is None else first
     summary = {"seeds": f"{first}..{first + args.videos - 1}", "videos": args.videos,
-               "text": total(text), "agent": total(agent_scores)}
+               "text": total(text), **{task: total(scores) for task, scores in agent_scores.items()}}
     return summary, per_clip, frames, seconds
 
 
@@ -141,8 +173,8 @@ def markdown(results: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, s in results["sets"].items():
-        for task in ("text", "agent"):
-            r = s[task]
+        for task in TASKS:
+            r = s.get(task)
             if r:
                 lines.append(
                     f"| {name} ({s['videos']}, seeds {s['seeds']}) | {task} | {r['runs']} | {r['idf1']:.3f} | "
@@ -160,7 +192,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--first-seed", type=int, help="first seed of each set (default: the benchmark's)")
     ap.add_argument("--tuning", action="store_true", help="run on the tuning seeds instead")
     ap.add_argument("--key-frames", type=int, default=5, help="frames the agent answers on (1: the asked one only)")
-    ap.add_argument("--tasks", nargs="+", default=["text", "agent"], choices=["text", "agent"])
+    ap.add_argument("--tasks", nargs="+", default=["text", "agent"], choices=["text", "agent"],
+                    help="agent: both agent tasks (asked about the middle frame, and about no frame)")
     ap.add_argument("--threshold", type=float,
                     help="detection score that continues a track (default: KEEP_FRACTION of the next)")
     ap.add_argument("--new-object-threshold", type=float,
@@ -193,10 +226,10 @@ def main(argv: list[str] | None = None) -> dict:
         "clips": per_clip,
     }
     for kind, s in sets.items():
-        for task in ("text", "agent"):
-            r = s[task]
+        for task in TASKS:
+            r = s.get(task)
             if r:
-                print(f"{kind:9} {task:5} IDF1 {r['idf1']:.3f}  IoU {r['mean_iou']:.3f}  IDsw {r['id_switches']:3d} "
+                print(f"{kind:9} {task:13} IDF1 {r['idf1']:.3f}  IoU {r['mean_iou']:.3f}  IDsw {r['id_switches']:3d} "
                       f"({r['switches_per_object']:.2f}/object)  P {r['precision']:.3f}  R {r['recall']:.3f}  "
                       f"({r['runs']} runs)")
     print(f"text tracking: {results['text_fps']:.1f} frames/s ({loaded.mode} mode, 2-core CPU)")

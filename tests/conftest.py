@@ -14,8 +14,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_EXAMPLES_CACHE", os.path.join(tempfile.mkdtemp(prefix="sam3-examples-"), "cache"))
 
 from shapesworld.phrases import vocabulary  # noqa: E402
-from training.build import new_model, save_checkpoint  # noqa: E402
-from training.configs import TINY  # noqa: E402
+from training.build import new_model, new_video_model, save_checkpoint  # noqa: E402
+from training.configs import TINY, tiny_video_config  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -35,12 +35,9 @@ def loaded_tiny(tiny_checkpoint):
 @pytest.fixture(scope="session")
 def tiny_video_checkpoint(tmp_path_factory) -> str:
     """A random-initialised SAM 3 video model (detector + tracker) that loads as every SAM 3 class."""
-    from training.build import new_video_model, save_video_checkpoint
-    from training.configs import tiny_video_config
-
     config = tiny_video_config(score_threshold_detection=0.2, new_det_thresh=0.25, max_num_objects=3)
     model, processor = new_video_model(config, vocabulary(), seed=0)
-    return str(save_video_checkpoint(model, processor, tmp_path_factory.mktemp("tiny-video")))
+    return str(save_checkpoint(model, processor, tmp_path_factory.mktemp("tiny-video")))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 import agent.video as agent_video
 from agent.cli import main
 from agent.loop import Agent
-from agent.video import answer_key_frame, follow_selection, trained_tracker
+from agent.video import answer_around, answer_key_frame, follow_selection, key_positions, key_spacing, trained_tracker
 from sam3.session import Segmenter
 from sam3.video.loading import load_tracker_video
 from sam3.video.reader import VideoReader
@@ -60,6 +60,40 @@ def test_key_frame_answer_is_followed_through_the_clip_by_association(segmenter,
     # On the key frame the detector sees the image the agent saw: the followed mask is the selected one.
     assert results[0].object_ids == [1]
     assert iou(results[0].mask_of(1), selection.masks[0]) == 1.0
+
+
+def test_key_frames_lie_around_the_asked_one_nearest_first():
+    assert key_positions(10, 30, 3) == [10, 7, 13, 4, 16]
+    assert key_positions(1, 30, 3) == [1, 4, 7, 10, 13]  # near the start: the others after it
+    assert key_positions(0, 2, 3) == [0] and key_positions(5, 30, 3, count=1) == [5]
+    with pytest.raises(ValueError, match="outside the video's 30 frame"):
+        key_positions(30, 30, 3)
+    with pytest.raises(ValueError, match="spacing of at least 1"):
+        key_positions(3, 30, 0)
+
+
+def test_key_spacing_follows_the_frame_rate(shapes_clip):
+    _, frames, path = shapes_clip
+    assert key_spacing(frames) == 3  # an array: 10 frames/s assumed
+    fps = VideoReader(path).info.fps
+    assert key_spacing(VideoReader(path)) == max(1, round(0.3 * fps))
+    assert key_spacing(VideoReader(path, stride=2)) == max(1, round(0.3 * fps / 2))
+
+
+def test_answers_on_several_key_frames_are_linked_and_voted(segmenter, shapes_clip):
+    """Random weights: the plumbing. Every key frame is asked once, the followed answer is one of them, and
+    following it gives every frame once."""
+    _, frames, _ = shapes_clip
+    answer = answer_around(Agent(threshold=0.0), segmenter, frames, 6, "the leftmost shape", spacing=2)
+    assert [a.position for a in answer.answers] == key_positions(6, 12, 2) == [6, 4, 8, 2, 10]
+    assert answer.key in answer.answers and 1 <= answer.votes <= 5
+    assert all(a.run.answer.status == "ok" and len(a.detections) == 1 for a in answer.answers)
+    results = list(follow_selection(frames, answer.key.position, answer.key.detections, detector=segmenter.loaded,
+                                    threshold=0.0))
+    assert sorted(r.position for r in results) == list(range(12))
+    assert results[0].object_ids == [1]
+    single = answer_around(Agent(threshold=0.0), segmenter, frames, 6, "the leftmost shape", count=1)
+    assert [a.position for a in single.answers] == [6] and single.key.position == 6 and single.votes == 1
 
 
 def test_sam3_tracker_follows_the_selection_both_ways(segmenter, tiny_video_checkpoint, shapes_clip):

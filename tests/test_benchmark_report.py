@@ -57,3 +57,16 @@ def test_a_results_file_in_a_changed_format_is_still_shown(tmp_path):
                       next(s.render for s in SECTIONS if "video_tracking*" in s.files))
     page = build(results, tmp_path / "benchmarks.md", (section,))
     assert "| `occlusion.idf1` | 0.500 |" in page and "## Other results" not in page
+
+
+def test_tracking_results_show_each_set_and_task(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    task = {"idf1": 0.8, "mean_iou": 0.75, "precision": 0.9, "recall": 0.7, "id_switches": 1, "runs": 3}
+    (results / "video_tracking.json").write_text(json.dumps({
+        "mode": "associate", "threshold": 0.35, "new_object_threshold": 0.7, "text_fps": 14.2, "clips": [],
+        "sets": {"occlusion": {"videos": 2, "seeds": "5..6", "text": task, "agent": {"runs": 0}}}}))
+    section = next(s for s in SECTIONS if "video_tracking*" in s.files)
+    page = build(results, tmp_path / "benchmarks.md", (section,))
+    assert "| occlusion | text | 3 | 0.800 | 0.750 | 0.900 | 0.700 | 1 |" in page
+    assert "occlusion: 2 (seeds 5..6); text tracking 14 frames/s" in page and "| occlusion | agent |" not in page

@@ -614,3 +614,20 @@ def test_an_exclusion_that_leaves_nothing_takes_the_weak_rest():
     alone = {"cup": [red], "red cup": [red]}
     assert len(execute(parse_query("every cup except the red one"), make_segment(alone),
                        confident=0.5).detections) == 0
+
+
+def test_candidates_shown_once_per_object_keeping_every_answer_mask():
+    from agent.fast_path import one_mask_per_object
+
+    masks = np.zeros((5, 40, 60), dtype=bool)
+    masks[0, 5:20, 5:20] = True  # a circle found as "circle"
+    masks[1, 5:20, 5:21] = True  # ... and as "red shape", scoring higher
+    masks[2, 25:35, 30:50] = True  # a square
+    masks[3, 25:35, 30:50] = True  # ... found twice, both copies in the answer
+    masks[4, 5:20, 10:25] = True  # overlapping the circle, but another object (IoU 0.5)
+    cands = Detections(masks, boxes_from_masks(masks), [0.8, 0.9, 0.7, 0.6, 0.85],
+                       ["circle", "red shape", "square", "shape", "circle"], (40, 60))
+    shown = one_mask_per_object(cands, cands[[0, 2, 3]])
+    assert shown.phrases == ["circle", "square", "shape", "circle"]  # the answer's circle, not the better copy
+    assert [float(s) for s in one_mask_per_object(cands, cands[[]]).scores] == pytest.approx([0.9, 0.7, 0.85])
+    assert len(one_mask_per_object(cands[[1]], cands[[]])) == 1

@@ -16,7 +16,7 @@ from shapesworld.phrases import vocabulary
 from shapesworld.video import render_video, sample_video, write_mp4
 from tests.test_video import make_bad_video
 from tests.threads import torch_threads
-from training.build import new_video_model, save_video_checkpoint
+from training.build import new_video_model, save_checkpoint
 from training.configs import tiny_video_config
 
 
@@ -30,7 +30,7 @@ def one_thread():
 def video_checkpoint(tmp_path_factory) -> str:
     config = tiny_video_config(score_threshold_detection=0.2, new_det_thresh=0.25, max_num_objects=3)
     model, processor = new_video_model(config, vocabulary(), seed=1)
-    return str(save_video_checkpoint(model, processor, tmp_path_factory.mktemp("tiny-video-cli")))
+    return str(save_checkpoint(model, processor, tmp_path_factory.mktemp("tiny-video-cli")))
 
 
 @pytest.fixture(scope="module")

@@ -32,17 +32,9 @@ def new_model(
     return model, processor
 
 
-def save_checkpoint(model: Sam3Model, processor: Sam3Processor, directory: str | Path) -> Path:
-    """Writes config, safetensors weights, processor and tokenizer files (never pickle)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory, safe_serialization=True)
-    processor.save_pretrained(directory)
-    return directory
-
-
-def save_video_checkpoint(model: Sam3VideoModel, processor: Sam3Processor, directory: str | Path) -> Path:
-    """Writes a `facebook/sam3`-layout checkpoint (config, safetensors, processor, tokenizer)."""
+def save_checkpoint(model: Sam3Model | Sam3VideoModel, processor: Sam3Processor, directory: str | Path) -> Path:
+    """Writes a `facebook/sam3`-layout checkpoint: config, safetensors weights, processor and tokenizer files
+    (never pickle)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory, safe_serialization=True)

@@ -1,5 +1,5 @@
 """`python -m agent run --image PATH --query "..."` (one image) and `python -m agent video --video PATH
---query "..." [--frame N]` (the answer on a key frame, followed through the clip): the agent from the shell,
+--query "..." [--frame N]` (the answer on key frames, followed through the clip): the agent from the shell,
 JSON out. The exit status says whether an answer could be given (`EXIT_CODES`)."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _make_agent(args: argparse.Namespace) -> Agent:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from agent.video import answer_key_frame, follow_selection, trained_tracker
+    from agent.video import KEY_FRAMES, answer_around, follow_selection, trained_tracker
     from sam3.cli import progress_printer
     from sam3.video.export import TrackRecorder, write_overlay
     from sam3.video.reader import VideoReader
@@ -89,16 +89,21 @@ def cmd_video(args: argparse.Namespace) -> int:
     reader = VideoReader(
         args.video, start=args.start, end=args.end, stride=args.stride, max_seconds=args.max_video_seconds or None
     )
-    if not 0 <= args.frame < len(reader):
+    if args.frame is not None and not 0 <= args.frame < len(reader):
         raise UsageError(f"--frame {args.frame} is outside the {len(reader)} selected frame(s) (0-based)")
+    count = KEY_FRAMES if args.key_frames is None else args.key_frames
+    if count < 1:
+        raise UsageError(f"--key-frames must be at least 1, got {count}")
     agent = _make_agent(args)
     segmenter = Segmenter.load(args.model, device=args.device)
     if segmenter.loaded.fallback_reason:
         print(f"note: {segmenter.loaded.fallback_reason}; using the bundled checkpoint", file=sys.stderr)
-    key = answer_key_frame(agent, segmenter, reader, args.frame, query, None if args.quiet else _progress)
     tracker = None if args.tracker == "associate" else trained_tracker(args.model, device=args.device)
     if args.tracker == "sam3" and tracker is None:
         raise UsageError(f"{segmenter.loaded.source} has no trained video tracker; use --tracker auto or associate")
+    found = answer_around(agent, segmenter, reader, args.frame, query, count=count,
+                          on_event=None if args.quiet else _progress)
+    key = found.key
     selection = key.detections
     recorder = TrackRecorder(
         {**reader.info.as_dict(), "range": {"start": reader.start, "end": reader.end, "stride": reader.stride}},
@@ -107,7 +112,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     recorder.extend(
         follow_selection(
             reader,
-            args.frame,
+            key.position,
             selection,
             detector=segmenter.loaded,
             tracker=tracker,
@@ -118,13 +123,13 @@ def cmd_video(args: argparse.Namespace) -> int:
     payload = recorder.to_json(
         model=segmenter.loaded.source,
         mode="sam3" if tracker is not None else "associate",
-        key_frame={"position": key.position, "index": key.index},
-        agent=key.run.to_json(),
+        agent={**key.run.to_json(), "answer": found.answer.to_json()},
+        **found.summary(),
     )
     if args.overlay:
         write_overlay(reader, recorder, args.overlay)
     write_json(payload, args.json)
-    return EXIT_CODES[key.run.answer.status]
+    return EXIT_CODES[found.answer.status]
 
 
 def _agent_options(p: argparse.ArgumentParser) -> None:
@@ -160,7 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         "video", help="answer a query on a key frame of a video and follow the answer through it", epilog=EPILOG
     )
     vid.add_argument("--video", required=True)
-    vid.add_argument("--frame", type=int, default=0, help="key frame: 0-based position among the selected frames")
+    vid.add_argument("--frame", type=int,
+                     help="the frame the query is about: 0-based position among the selected frames (default: none; "
+                          "key frames spread over the clip)")
+    vid.add_argument("--key-frames", type=int,
+                     help="frames the agent answers on, around --frame or spread over the clip (default: "
+                          "agent.video.KEY_FRAMES, 5); the objects most of them choose are followed")
     vid.add_argument("--start", help="first frame: a frame number or seconds such as 2.5s")
     vid.add_argument("--end", help="end (exclusive): a frame number or seconds")
     vid.add_argument("--stride", type=int, default=1, help="every n-th frame")

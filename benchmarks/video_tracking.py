@@ -16,8 +16,9 @@ Three tasks on each:
   no other looks like, in view for a third of the clip or more, preferring a kind with several instances and
   the object out of sight longest.
 Measures (`benchmarks.tracking_metrics`, masks matched at IoU 0.5): IDF1, identity switches (in all, and per
-true object), track IoU (mean IoU of matched masks), precision and recall, frame-weighted over runs; and frames
-per second of text tracking on this machine.
+true object), track IoU (mean IoU of matched masks), precision and recall, frame-weighted over runs; for the
+agent, how often it was wrong while presenting its answer as sure, and how often it flagged it; and frames per
+second of text tracking on this machine.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ TUNING_SEEDS = {"plain": 8_100_000, "occlusion": 8_000_000}  # what the associat
 SIZE = (256, 192)
 MIN_VISIBLE = 0.5  # of its whole area in view, for an object to be an agent query's answer
 TASKS = ("text", "agent", "agent_anytime")
+WRONG_IDF1 = 0.5  # an agent run under this followed mostly something else
 
 
 def make_clip(kind: str, seed: int) -> VideoScene:
@@ -125,10 +127,19 @@ def total(scores: list[TrackingScores]) -> dict:
             "true_objects": objects, "runs": len(scores)}
 
 
+def flags(runs: list[tuple[str, float]]) -> dict:
+    """How the agent's runs were reported: wrong (IDF1 under WRONG_IDF1) while presented as sure, and flagged
+    (`unsure`, or nothing found), over all runs."""
+    n = max(len(runs), 1)
+    wrong = sum(status == "ok" and idf1 < WRONG_IDF1 for status, idf1 in runs)
+    return {"silently_wrong": wrong / n, "flagged": sum(status != "ok" for status, _ in runs) / n}
+
+
 def run_set(kind, args, segmenter, loaded, agent, thresholds, first=None) -> tuple[dict, list[dict], int, float]:
     low, keep, start = thresholds
     text, per_clip, frames, seconds = [], [], 0, 0.0
     agent_scores = {"agent": [], "agent_anytime": []}
+    statuses: dict[str, list[tuple[str, float]]] = {"agent": [], "agent_anytime": []}
     for scene, video in clips(kind, args.videos, first):
         kinds: dict[str, set[int]] = {}
         for track in scene.tracks:
@@ -154,11 +165,15 @@ def run_set(kind, args, segmenter, loaded, agent, thresholds, first=None) -> tup
                                              detector=segmenter.loaded, threshold=start))
             s = tracking_scores(truth_for(video, {target}), followed)
             agent_scores[task].append(s)
+            statuses[task].append((answer.answer.status, s.idf1))
             per_clip.append({"set": kind, "seed": scene.seed, "task": task, "query": query, "asked_at": at,
-                             "key_frame": answer.key.position, "votes": answer.votes, **s.as_dict()})
+                             "key_frame": answer.key.position, "votes": answer.votes,
+                             "answered": sum(bool(len(a.detections)) for a in answer.answers), "status": answer.answer.status,
+                             **s.as_dict()})
     first = SEEDS[kind] if first is None else first
     summary = {"seeds": f"{first}..{first + args.videos - 1}", "videos": args.videos,
-               "text": total(text), **{task: total(scores) for task, scores in agent_scores.items()}}
+               "text": total(text), **{task: {**total(scores), **flags(statuses[task])}
+                                       for task, scores in agent_scores.items() if scores}}
     return summary, per_clip, frames, seconds
 
 
@@ -172,6 +187,12 @@ def markdown(results: dict) -> str:
         "| clips | task | runs | IDF1 | track IoU | ID switches (per object) | precision | recall |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    sure = []
+    for name, s in results["sets"].items():
+        for task in TASKS[1:]:
+            r = s.get(task)
+            if r and "flagged" in r:
+                sure.append(f"{name} {task}: silently wrong {r['silently_wrong']:.3f}, flagged {r['flagged']:.3f}")
     for name, s in results["sets"].items():
         for task in TASKS:
             r = s.get(task)
@@ -181,6 +202,9 @@ def markdown(results: dict) -> str:
                     f"{r['mean_iou']:.3f} | {r['id_switches']} ({r['switches_per_object']:.2f}) | "
                     f"{r['precision']:.3f} | {r['recall']:.3f} |"
                 )
+    if sure:
+        lines += ["", f"The agent's runs presented as sure but wrong (IDF1 under {WRONG_IDF1}), and flagged (`unsure` "
+                  "or nothing found): " + "; ".join(sure) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -231,7 +255,8 @@ def main(argv: list[str] | None = None) -> dict:
             if r:
                 print(f"{kind:9} {task:13} IDF1 {r['idf1']:.3f}  IoU {r['mean_iou']:.3f}  IDsw {r['id_switches']:3d} "
                       f"({r['switches_per_object']:.2f}/object)  P {r['precision']:.3f}  R {r['recall']:.3f}  "
-                      f"({r['runs']} runs)")
+                      f"({r['runs']} runs)" + (f"  silently wrong {r['silently_wrong']:.3f}, flagged "
+                                               f"{r['flagged']:.3f}" if "flagged" in r else ""))
     print(f"text tracking: {results['text_fps']:.1f} frames/s ({loaded.mode} mode, 2-core CPU)")
     save_json(results, a.json)
     if a.md:

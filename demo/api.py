@@ -50,11 +50,13 @@ TRACK_DOC = (
     "score}], frames: [{index, objects: [{id, box, mask (COCO RLE)}]}], model, mode, tracker_trained}."
 )
 ASK_VIDEO_DOC = (
-    "The agent on a video. video: a video file; query: a referring expression answered on the key frame; "
-    "key_s: the key frame's time in seconds (empty: the first selected frame); backend, threshold, api_key as "
-    "for /ask; start, end, stride as for /track. The masks chosen on the key frame are followed through the "
-    "clip with ids 1..N as in the answer. Returns /track's JSON plus key_frame: {position, index} and agent "
-    "(the run as /ask returns it); objects and frames are empty when the agent selected nothing."
+    "The agent on a video. video: a video file; query: a referring expression; key_s: the moment it is about, in "
+    "seconds (empty: the whole clip); backend, threshold, api_key as for /ask; start, end, stride as for /track. "
+    "The agent answers on 5 key frames (around key_s, or spread over the clip) and the objects most of them "
+    "chose are followed through the clip with ids 1..N as in the answer; agent.answer.status is unsure when "
+    "most did not. Returns /track's JSON plus key_frame: {position, index} (the answer followed), key_frames: "
+    "[{position, index, status, masks}], votes and agent (that frame's run as /ask returns it); objects and "
+    "frames are empty when the agent selected nothing."
 )
 
 

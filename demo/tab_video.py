@@ -12,7 +12,7 @@ from demo.models import DemoInputError, Models
 from demo.picker import BackendPicker, spec
 from demo.video import MAX_VIDEO_SECONDS, VideoState, answer_video, track_video
 
-PHRASES, AGENT = "Noun phrases: every instance", "Agent query on a key frame"
+PHRASES, AGENT = "Noun phrases: every instance", "Agent query"
 
 
 def intro(models: Models) -> str:
@@ -20,10 +20,12 @@ def intro(models: Models) -> str:
     return f"""Upload a short video (SAM 3's concept tracking is defined for up to about {MAX_VIDEO_SECONDS:.0f} s:
 pick a range for longer ones; one run tracks at most {s.max_video_frames} frames, so a longer range is strided,
 and frames are tracked at most {s.max_video_side} px wide). Either give noun phrases, and every instance is tracked
-with a stable colour and number, or ask the agent a query ("the leftmost star") on a key frame: the masks it selects
-there are followed through the whole clip, numbered as in its answer (it uses the backend and score threshold chosen
-on the Ask tab). With the bundled ShapesWorld checkpoint, which has no video tracker, identities are kept by matching
-the detector's masks from frame to frame."""
+with a stable colour and number, or ask the agent a query ("the leftmost star", "the red circle"): it answers on 5 key
+frames (around the moment you give, or spread over the clip), and the objects most of them chose are followed
+through the whole clip, numbered as in its answer, and flagged unsure when most key frames chose otherwise (it uses
+the backend and score threshold chosen on the Ask tab). With the bundled ShapesWorld checkpoint, which has no video
+tracker, objects are followed by matching the detector's masks from frame to frame, by their motion and colour, so
+they keep their numbers when they pass behind another and come back."""
 
 
 @dataclass
@@ -57,7 +59,7 @@ def layout(models: Models, examples: list[list] = (), agent_examples: list[list]
                 query = gr.Textbox(
                     label="Query", placeholder="the leftmost triangle · the two largest circles", elem_id="video-query"
                 )
-                key_s = gr.Number(label="Key frame at (s; empty = first frame)", value=None, minimum=0,
+                key_s = gr.Number(label="Asked about the moment at (s; empty = the whole clip)", value=None, minimum=0,
                                   elem_id="video-key")
             with gr.Row():
                 start = gr.Number(label="Start (s)", value=None, minimum=0, elem_id="video-start")
@@ -67,7 +69,7 @@ def layout(models: Models, examples: list[list] = (), agent_examples: list[list]
         with gr.Column():
             status = gr.Markdown("Upload a video and type a phrase.", elem_id="video-status")
             key_frame = gr.Image(
-                label="The agent's answer on the key frame", interactive=False, visible=False, elem_id="video-key-frame"
+                label="The agent's answer on the key frame it followed", interactive=False, visible=False, elem_id="video-key-frame"
             )
             result = gr.Video(label="Tracked objects", interactive=False, elem_id="video-result")
             files = gr.File(label="Tracks (JSON: per-frame RLE masks and boxes)", elem_id="video-files")
@@ -82,7 +84,7 @@ def layout(models: Models, examples: list[list] = (), agent_examples: list[list]
             label="Examples (ShapesWorld clips): tracked once, then from the cache",
         )
     if agent_examples:
-        gr.Examples(agent_examples, [video, mode, query, key_s], label="Agent examples (query on a key frame)")
+        gr.Examples(agent_examples, [video, mode, query, key_s], label="Agent examples")
     mode.change(
         lambda m: (gr.update(visible=m == PHRASES), gr.update(visible=m == AGENT), gr.update(visible=m == AGENT)),
         mode,
@@ -115,7 +117,7 @@ def wire(tab: VideoTab, models: Models, concurrency: int, picker: BackendPicker,
             with GATE.hold(client_id(request)):
                 if mode == AGENT:
                     backend, key = spec(settings, choice, model_id, url, model_name, api_key)
-                    progress(0, desc="the agent on the key frame")
+                    progress(0, desc="the agent on the key frames")
                     res = answer_video(
                         models, state, video, query, key_s, backend, key, start, end, int(stride), threshold, progress
                     )

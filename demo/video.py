@@ -38,11 +38,11 @@ class VideoResult:
     key_frame_path: str | None = None
 
 
-def key_position(reader, key_s: str | float | None) -> int:
-    """The selected frame nearest `key_s` seconds into the file (the range's first frame when empty)."""
+def key_position(reader, key_s: str | float | None) -> int | None:
+    """The selected frame nearest `key_s` seconds into the file (None when empty: a query about the whole clip)."""
     t = seconds(key_s, "the key frame")
     if t is None:
-        return 0
+        return None
     times = reader.info.times(reader.indices)
     first, last, half = times[0], times[-1], 0.5 / reader.info.fps
     if not first - half <= t <= last + half:
@@ -114,7 +114,8 @@ def answer_video(
     threshold: float | None = None,
     progress: Callable | None = None,
 ) -> VideoResult:
-    """The agent answers `query` on the key frame; its selection is followed through the video."""
+    """The agent answers `query` on key frames around `key_s` (over the whole clip when empty); the objects most
+    of them chose are followed through the video."""
     query = clean_query(query)
     models.require_segmenter()
     threshold = models.threshold(threshold)
@@ -127,13 +128,15 @@ def answer_video(
     stem = safe_stem(Path(video_path).stem, "video")
     key_png = _named(out["key_frame_png"], stem)
     at = f"frame {out['key_index']} ({choice.reader.info.times([out['key_index']])[0]:.2f} s)"
+    agreed = "" if out["status"] == "unsure" else f"; {out['votes']} of {out['key_frames']} key frames chose them"
     if not out["selected"]:
         message = out["message"] or "no mask matches the query"
         return VideoResult("", _named(out["json"], stem), f"Nothing to follow: on {at} the agent answered: {message}",
                            [], key_png)
     limits = f" {choice.notice}" if choice.notice else ""
+    flag = "**Unsure**: " if out["status"] == "unsure" else ""
     status = (
-        f"On {at} the agent chose {out['selected']} mask(s) ({out['message']}); followed over "
+        f"{flag}On {at} the agent chose {out['selected']} mask(s) ({out['message']}{agreed}); followed over "
         f"{out['frames']} frame(s) by {out['how']}.{limits}"
     )
     return VideoResult(_named(out["overlay"], stem), _named(out["json"], stem), status, out["objects"], key_png)

@@ -21,6 +21,7 @@ from PIL import Image
 
 from agent.llm import LLMError
 from agent.loop import Agent, Budget, Counters
+from agent.video import KEY_FRAMES
 from demo.backends import chat_model
 from demo.gpu import gpu
 from demo.limits import Deadline, load_within
@@ -194,20 +195,21 @@ def track(request: VideoRequest, phrases: list[str], progress: Callable | None =
 
 
 @gpu(duration=lambda request, query, position, backend, api_key, threshold, budget_s, progress=None:
-     budget_s + video_seconds(request.frames))
+     KEY_FRAMES * budget_s + video_seconds(request.frames))
 def answer_video(
     request: VideoRequest,
     query: str,
-    position: int,
+    position: int | None,
     backend: str,
     api_key: str | None,
     threshold: float,
     budget_s: float,
     progress: Callable | None = None,
 ) -> dict:
-    """The agent answers on the key frame (a position among the selected frames); its selection is followed
-    through the clip. Writes the key frame's picture, the overlay and the JSON into the folder."""
-    from agent.video import answer_key_frame, follow_selection
+    """The agent answers on key frames around `position` (a position among the selected frames; None: spread
+    over the clip) and the objects most of them chose are followed through the clip. Writes the followed key
+    frame's picture, the overlay and the JSON into the folder."""
+    from agent.video import answer_around, follow_selection
     from sam3.files import write_json_file
     from sam3.overlay import draw_overlay
     from sam3.video.export import TrackRecorder, write_overlay
@@ -218,27 +220,29 @@ def answer_video(
     folder = Path(request.folder)
     with _decoding(request.path):
         reader = _reader(request)
-        key = answer_key_frame(agent, models.require_segmenter(), reader, position, query)
-        key_image = reader.get(position).image
-    selection = key.detections
+        found = answer_around(agent, models.require_segmenter(), reader, position, query)
+        key = found.key
+        key_image = reader.get(key.position).image
+    answer = found.answer
+    selection = answer.detections
     ids = list(range(1, len(selection) + 1))
     key_png = folder / "key_frame.png"
     Image.fromarray(draw_overlay(key_image, selection, colour_ids=ids)).save(key_png)
-    out = {"key_frame_png": str(key_png), "key_index": key.index, "agent": key.run.to_json(),
-           "selected": len(selection), "message": key.run.answer.message, "objects": []}
+    out = {"key_frame_png": str(key_png), "key_index": key.index, "agent": {**key.run.to_json(),
+           "answer": answer.to_json()}, "selected": len(selection), "status": answer.status,
+           "message": answer.message, "votes": found.votes, "key_frames": len(found.answers), "objects": []}
     if not len(selection):
-        write_json_file({"key_frame": {"position": position, "index": key.index}, "agent": out["agent"]},
-                        folder / "agent_trace.json")
+        write_json_file({**found.summary(), "agent": out["agent"]}, folder / "agent_trace.json")
         return {**out, "json": str(folder / "agent_trace.json"), "overlay": ""}
     recorder = TrackRecorder(_video_info(reader), list(dict.fromkeys(selection.phrases)))
     overlay = folder / "answer.mp4"
     with _decoding(request.path):
-        recorder.extend(follow_selection(reader, position, selection, detector=models.segmenter.loaded,
+        recorder.extend(follow_selection(reader, key.position, selection, detector=models.segmenter.loaded,
                                          tracker=models.tracker, ids=ids, threshold=threshold,
                                          progress=_progress(deadline, progress)))
         write_overlay(reader, recorder, overlay)
     payload = recorder.to_json(model=models.source_name, mode="sam3" if models.tracker is not None else "associate",
-                               key_frame={"position": position, "index": key.index}, agent=out["agent"])
+                               agent=out["agent"], **found.summary())
     write_json_file(payload, folder / "answer_tracks.json")
     return {**out, "json": str(folder / "answer_tracks.json"), "overlay": str(overlay),
             "objects": payload["objects"], "frames": len(recorder.frames),

@@ -236,6 +236,13 @@ def _sample_track(
     raise ValueError(f"unknown role {role!r}")
 
 
+def _check_timing(seconds: float, fps: float) -> None:
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise ValueError(f"seconds must be in [{MIN_SECONDS}, {MAX_SECONDS}], got {seconds}")
+    if int(fps) != fps or not 1 <= fps <= MAX_FPS:
+        raise ValueError(f"fps must be a whole number in [1, {MAX_FPS}], got {fps}")
+
+
 def sample_video(
     seed: int,
     width: int = 320,
@@ -252,10 +259,7 @@ def sample_video(
     more objects (the default draws 4..max_objects) some object always enters and one leaves.
     Speeds are 12-40% of the shorter side a second; free paths curve by up to 20 degrees a second.
     """
-    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
-        raise ValueError(f"seconds must be in [{MIN_SECONDS}, {MAX_SECONDS}], got {seconds}")
-    if int(fps) != fps or not 1 <= fps <= MAX_FPS:
-        raise ValueError(f"fps must be a whole number in [1, {MAX_FPS}], got {fps}")
+    _check_timing(seconds, fps)
     if width < 32 or height < 32:
         raise ValueError(f"video must be at least 32x32 pixels, got {width}x{height}")
     if max_objects < 0 or (n_objects is not None and not 0 <= n_objects <= max_objects):
@@ -455,10 +459,7 @@ def sample_occlusion_video(
     look-alikes apart; one shape sits partly under a screen and moves with it (stacked); one leaves
     through an edge and comes back (it bounces off a wall beyond the picture). Ids never change.
     """
-    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
-        raise ValueError(f"seconds must be in [{MIN_SECONDS}, {MAX_SECONDS}], got {seconds}")
-    if int(fps) != fps or not 1 <= fps <= MAX_FPS:
-        raise ValueError(f"fps must be a whole number in [1, {MAX_FPS}], got {fps}")
+    _check_timing(seconds, fps)
     if width < 96 or height < 96:
         raise ValueError(f"occlusion clips need at least 96x96 pixels, got {width}x{height}")
     fps = int(fps)

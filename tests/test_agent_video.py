@@ -15,7 +15,16 @@ import pytest
 import agent.video as agent_video
 from agent.cli import main
 from agent.loop import Agent
-from agent.video import answer_around, answer_key_frame, follow_selection, key_positions, key_spacing, trained_tracker
+from agent.video import (
+    VideoAnswer,
+    answer_around,
+    answer_key_frame,
+    follow_selection,
+    key_positions,
+    key_spacing,
+    spread_positions,
+    trained_tracker,
+)
 from sam3.session import Segmenter
 from sam3.video.loading import load_tracker_video
 from sam3.video.reader import VideoReader
@@ -96,6 +105,37 @@ def test_answers_on_several_key_frames_are_linked_and_voted(segmenter, shapes_cl
     assert [a.position for a in single.answers] == [6] and single.key.position == 6 and single.votes == 1
 
 
+def test_a_query_about_no_frame_is_asked_on_frames_spread_over_the_clip(segmenter, shapes_clip):
+    _, frames, _ = shapes_clip
+    assert spread_positions(12) == [1, 3, 6, 8, 10] and spread_positions(3, 5) == [0, 1, 2]
+    with pytest.raises(ValueError, match="at least one frame"):
+        spread_positions(0)
+    answer = answer_around(Agent(threshold=0.0), segmenter, frames, None, "the leftmost shape")
+    assert sorted(a.position for a in answer.answers) == [1, 3, 6, 8, 10]
+    scores = [float(a.detections.scores.mean()) for a in answer.answers]
+    assert scores == sorted(scores, reverse=True)  # the most confident answer first: it wins ties
+
+
+def test_an_answer_most_key_frames_did_not_choose_is_flagged_unsure(segmenter, shapes_clip):
+    _, frames, _ = shapes_clip
+    runs = [answer_key_frame(Agent(threshold=0.0), segmenter, frames, p, "the leftmost shape") for p in (6, 4, 8)]
+    assert runs[0].run.answer.status == "ok"
+    doubted = VideoAnswer(runs[0], runs, votes=1).answer
+    assert doubted.status == "unsure" and "Only 1 of the 3 key frames chose these objects (frames 6, 4, 8)" in \
+        doubted.message
+    assert doubted.detections is runs[0].detections  # still the answer, only flagged
+    assert VideoAnswer(runs[0], runs, votes=2).answer is runs[0].run.answer
+    assert VideoAnswer(runs[0], runs[:1], votes=1).answer.status == "ok"
+    # about the whole clip, frames where nothing was found (the object out of sight) do not count against it
+    empty = [answer_key_frame(Agent(threshold=1.0), segmenter, frames, p, "the leftmost shape") for p in (4, 8)]
+    assert [len(e.detections) for e in empty] == [0, 0]
+    assert VideoAnswer(runs[0], [runs[0], *empty], votes=1, moment=False).answer.status == "ok"
+    assert VideoAnswer(runs[0], [runs[0], *empty], votes=1, moment=True).answer.status == "unsure"
+    assert VideoAnswer(runs[0], [*runs[:2], *empty], votes=1, moment=False).answer.status == "unsure"
+    assert VideoAnswer(runs[0], runs, votes=1).summary()["key_frames"][1] == {
+        "position": 4, "index": 4, "status": runs[1].run.answer.status, "masks": len(runs[1].detections)}
+
+
 def test_sam3_tracker_follows_the_selection_both_ways(segmenter, tiny_video_checkpoint, shapes_clip):
     _, frames, path = shapes_clip
     key = answer_key_frame(Agent(threshold=0.0), segmenter, frames, 3, "the two largest shapes")
@@ -145,6 +185,18 @@ def test_cli_writes_the_track_json_with_the_agent_run(tiny_checkpoint, shapes_cl
     key = next(f for f in data["frames"] if f["index"] == 4)
     assert [o["id"] for o in key["objects"]] == [1] and key["objects"][0]["mask"]["size"] == [64, 96]
     assert overlay.stat().st_size > 1000
+    assert [k["position"] for k in data["key_frames"]] == [4, 1, 7, 10] and 1 <= data["votes"] <= 4
+    assert data["agent"]["answer"]["status"] in ("ok", "unsure")
+
+
+def test_cli_without_a_frame_answers_on_frames_spread_over_the_clip(tiny_checkpoint, shapes_clip, tmp_path):
+    _, _, path = shapes_clip
+    out = tmp_path / "answer.json"
+    code = main(["video", "--video", path, "--query", "the largest shape", "--key-frames", "3", "--model",
+                 tiny_checkpoint, "--threshold", "0", "--json", str(out), "--device", "cpu", "--quiet"])
+    data = json.loads(out.read_text())
+    assert code == 0 and sorted(k["position"] for k in data["key_frames"]) == [2, 6, 10]
+    assert data["key_frame"]["position"] in (2, 6, 10) and len(data["objects"]) == 1
 
 
 @pytest.mark.parametrize(
@@ -154,6 +206,7 @@ def test_cli_writes_the_track_json_with_the_agent_run(tiny_checkpoint, shapes_cl
         (["--query", "  "], "--query must not be empty"),
         (["--tracker", "sam3"], "has no trained video tracker"),
         (["--stride", "0"], "--stride must be at least 1"),
+        (["--key-frames", "0"], "--key-frames must be at least 1"),
     ],
 )
 def test_cli_bad_input_is_one_line(args, message, tiny_checkpoint, shapes_clip, capsys):

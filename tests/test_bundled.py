@@ -26,18 +26,9 @@ from shapesworld.video import render_video, sample_video
 from tests.threads import torch_threads
 
 SEED = 5_000_011  # fresh: training uses (0, step), the benchmarks 1_000_003, 2_000_003, 3_000_000+, 4_000_037
-# Bars: below what this checkpoint (the average of steps 57,000-60,000 of the 8-layer 512 px run) measures on
-# these samples at its calibrated thresholds (score 0.70, mask 0.2), the defaults, looking closer at unsure
-# detections and with elongated images also seen in windows: F1 0.909, matched mask IoU 0.898, absent phrases
-# empty 0.978; agent gIoU 0.884; text tracking mask IoU 0.919. Looking closer raises recall 0.660 -> 0.849 and
-# F1 0.787 -> 0.909 at that threshold. On the 12 elongated scenes, windows raise recall 0.777 -> 0.936, F1
-# 0.874 -> 0.957 and mask IoU 0.821 -> 0.893.
-# (Steps 55,000-58,000 averaged, at 0.52, no closer look: F1 0.841, absent 0.978, agent gIoU 0.862, windows recall
-# on the first 6 0.444 -> 0.667; 53,000-56,000 at 0.52: F1 0.816, agent gIoU 0.870; steps 50,000-53,000
-# averaged, at 0.56: F1 0.774, agent gIoU 0.854 (0.876 with the planner's near misses); steps 46,000-49,000 at
-# 0.55: F1 0.699, agent gIoU 0.821; step 39,629 at 0.48: F1 0.650, absent 0.935, agent gIoU 0.831; step 32,507
-# F1 0.566, agent gIoU 0.798; step 22,723 F1 0.480, agent gIoU 0.717; step 12,531 F1 0.319; step 3,502 F1
-# 0.147.) A random-initialised model scores 0 on F1 and on matched IoU. Raise them as it trains.
+# Bars: below what the shipped checkpoint measures on these samples at its calibrated thresholds, looking closer
+# and with windows (F1 0.909, matched mask IoU 0.898, absent 0.978, agent gIoU 0.884, text tracking mask IoU
+# 0.919); a random-initialised model scores 0. How they rose with training: docs/training.md.
 F1_BAR, IOU_BAR, ABSENT_BAR = 0.85, 0.86, 0.90
 GIOU_BAR = 0.84
 TILE_RECALL_GAIN, TILE_F1_GAIN, TILE_IOU_GAIN = 0.10, 0.05, 0.03

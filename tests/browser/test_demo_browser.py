@@ -373,7 +373,7 @@ def test_video_tab_follows_the_agents_answer_on_a_key_frame(page, tmp_path):
     page.get_by_role("tab", name="Video").click()
     page.set_input_files("#video-input input[type=file]", str(clip))
     page.wait_for_selector("#video-input video")
-    page.click("#video-mode label:has-text('Agent query on a key frame')")
+    page.click("#video-mode label:has-text('Agent query')")
     page.wait_for_selector("#video-query textarea")
     assert not page.locator("#video-phrases").is_visible()
     page.fill("#video-query textarea", "the leftmost shape")

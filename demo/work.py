@@ -83,8 +83,11 @@ def _agent_seconds(image, query, backend, api_key, threshold, fast_path, budget_
     return 30 if backend == "spatial" else budget_s + 30
 
 
-def make_agent(backend: str, api_key: str | None, threshold: float, fast_path: bool, budget_s: float) -> Agent:
-    """The agent for a checked backend string; a typed VLM is loaded within the run's budget."""
+def make_agent(
+    backend: str, api_key: str | None, threshold: float, fast_path: bool, budget_s: float, runs: int = 1
+) -> Agent:
+    """The agent for a checked backend string; a typed VLM is loaded within the budget, and each of `runs`
+    runs (the video's key frames) gets an equal share of it."""
     models = current()
     llm = chat_model(backend, models, api_key)
     if llm is not None:
@@ -92,7 +95,8 @@ def make_agent(backend: str, api_key: str | None, threshold: float, fast_path: b
             load_within(llm, budget_s)
         except LLMError as exc:  # a typed VLM that cannot load: its message says why, for the person
             raise DemoInputError(str(exc)) from None
-    return Agent(llm=llm, spatial=llm is None or bool(fast_path), budget=Budget(seconds=budget_s), threshold=threshold)
+    return Agent(llm=llm, spatial=llm is None or bool(fast_path), budget=Budget(seconds=budget_s / runs),
+                 threshold=threshold)
 
 
 @gpu(duration=_agent_seconds)
@@ -195,7 +199,7 @@ def track(request: VideoRequest, phrases: list[str], progress: Callable | None =
 
 
 @gpu(duration=lambda request, query, position, backend, api_key, threshold, budget_s, progress=None:
-     KEY_FRAMES * budget_s + video_seconds(request.frames))
+     budget_s + video_seconds(request.frames))
 def answer_video(
     request: VideoRequest,
     query: str,
@@ -207,8 +211,9 @@ def answer_video(
     progress: Callable | None = None,
 ) -> dict:
     """The agent answers on key frames around `position` (a position among the selected frames; None: spread
-    over the clip) and the objects most of them chose are followed through the clip. Writes the followed key
-    frame's picture, the overlay and the JSON into the folder."""
+    over the clip) and the objects most of them chose are followed through the clip. The key frames share the
+    agent's budget (`budget_s`), so the call asks for no more GPU time than an image's agent run plus the
+    tracking. Writes the followed key frame's picture, the overlay and the JSON into the folder."""
     from agent.video import answer_around, follow_selection
     from sam3.files import write_json_file
     from sam3.overlay import draw_overlay
@@ -216,7 +221,7 @@ def answer_video(
 
     models = current()
     deadline = Deadline(request.seconds, "following the answer")
-    agent = make_agent(backend, api_key, threshold, True, budget_s)
+    agent = make_agent(backend, api_key, threshold, True, budget_s, runs=KEY_FRAMES)
     folder = Path(request.folder)
     with _decoding(request.path):
         reader = _reader(request)

@@ -181,6 +181,13 @@ def render_tracking(d: dict) -> str:
     ])
 
 
+def render_memory_runs(d: dict) -> str:
+    rows = [[r["config"], r["frames"], _f(r["fps"], 1), _f(r["rss_after_100_frames_mb"], 1), _f(r["rss_final_mb"], 1),
+             _f(r["rss_peak_mb"], 1), _f(r["growth_after_100_frames_mb"], 1)] for r in d["runs"]]
+    return _table(["configuration", "frames", "frames/s", "RSS after 100 frames (MB)", "RSS at the end (MB)",
+                   "peak RSS (MB)", "growth after frame 100 (MB)"], rows)
+
+
 def render_ablation(d: dict) -> str:
     rows = []
     for name, r in d["runs"].items():
@@ -353,8 +360,11 @@ frame) 0.244.""",
         "Video memory: flat however long the clip",
         "python -m benchmarks.video_memory --speed-frames 100",
         """Resident memory and frames per second while tracking 100 to 5,000 frames, with the inference session
-trimmed to the window SAM 3's tracker reads, against `transformers`' unbounded session.""",
-        ("video_memory.md", "video_memory.json"),
+trimmed to the window SAM 3's tracker reads, against `transformers`' unbounded session. The bundled checkpoint in
+association mode, whose tracks start, get lost and are kept or dropped (`--configs bundled-associate
+--speed-frames 150`, then 1000): `video_memory_associate.json`.""",
+        ("video_memory.md", "video_memory.json", "video_memory_associate.json"),
+        render_memory_runs,
     ),
     Section(
         "One session for many phrases",

@@ -97,7 +97,8 @@ class VideoAnswer:
             return answer
         doubt = (f"Only {self.votes} of the {len(self.answers)} key frames chose these objects "
                  f"(frames {', '.join(str(a.index) for a in self.answers)}).")
-        return replace(answer, status="unsure", message=f"{answer.message} {doubt}".strip())
+        said = answer.message.rstrip(". ")
+        return replace(answer, status="unsure", message=f"{said}. {doubt}" if said else doubt)
 
     def summary(self) -> dict:
         """Where the answer was taken and how the key frames voted, for the run's JSON."""

@@ -34,7 +34,7 @@ class VideoTab:
     mode: gr.Radio
     phrases: gr.Textbox
     query: gr.Textbox
-    key_s: gr.Number
+    key_s: gr.Textbox
     start: gr.Number
     end: gr.Number
     stride: gr.Slider
@@ -59,8 +59,9 @@ def layout(models: Models, examples: list[list] = (), agent_examples: list[list]
                 query = gr.Textbox(
                     label="Query", placeholder="the leftmost triangle · the two largest circles", elem_id="video-query"
                 )
-                key_s = gr.Number(label="Asked about the moment at (s; empty = the whole clip)", value=None, minimum=0,
-                                  elem_id="video-key")
+                # a Textbox, not a Number: an untouched Number sends 0, and empty has a meaning here
+                key_s = gr.Textbox(label="Asked about the moment at (seconds)", placeholder="empty: the whole clip",
+                                   elem_id="video-key")
             with gr.Row():
                 start = gr.Number(label="Start (s)", value=None, minimum=0, elem_id="video-start")
                 end = gr.Number(label="End (s, 0 = to the end)", value=None, minimum=0, elem_id="video-end")
@@ -128,7 +129,8 @@ def wire(tab: VideoTab, models: Models, concurrency: int, picker: BackendPicker,
             gr.Warning(message)
             icon = "⚠️" if isinstance(exc, DemoInputError) else "❌"
             return gr.skip(), f"{icon} {message}", gr.skip(), gr.skip(), state
-        return res.overlay_path or None, f"✅ {res.status}", res.json_path, res.key_frame_path, state
+        icon = "⚠️" if res.unsure else "✅"
+        return res.overlay_path or None, f"{icon} {res.status}", res.json_path, res.key_frame_path, state
 
     tab.run.click(
         on_track,

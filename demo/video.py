@@ -36,6 +36,7 @@ class VideoResult:
     status: str
     objects: list[dict]
     key_frame_path: str | None = None
+    unsure: bool = False  # the agent's answer is flagged: shown as a warning, not a success
 
 
 def key_position(reader, key_s: str | float | None) -> int | None:
@@ -134,12 +135,13 @@ def answer_video(
         return VideoResult("", _named(out["json"], stem), f"Nothing to follow: on {at} the agent answered: {message}",
                            [], key_png)
     limits = f" {choice.notice}" if choice.notice else ""
-    flag = "**Unsure**: " if out["status"] == "unsure" else ""
+    unsure = out["status"] == "unsure"
+    flag = "**Unsure**: " if unsure else ""
     status = (
         f"{flag}On {at} the agent chose {out['selected']} mask(s) ({out['message']}{agreed}); followed over "
         f"{out['frames']} frame(s) by {out['how']}.{limits}"
     )
-    return VideoResult(_named(out["overlay"], stem), _named(out["json"], stem), status, out["objects"], key_png)
+    return VideoResult(_named(out["overlay"], stem), _named(out["json"], stem), status, out["objects"], key_png, unsure)
 
 
 def result_json(result: VideoResult) -> dict:

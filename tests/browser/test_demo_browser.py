@@ -377,7 +377,7 @@ def test_video_tab_follows_the_agents_answer_on_a_key_frame(page, tmp_path):
     page.wait_for_selector("#video-query textarea")
     assert not page.locator("#video-phrases").is_visible()
     page.fill("#video-query textarea", "the leftmost shape")
-    set_number(page, "video-key", 1)
+    page.fill("#video-key textarea", "1")
     page.click("#video-run")
     page.wait_for_function("document.querySelector('#video-status')?.innerText.includes('followed over')")
     status = page.locator("#video-status").inner_text()

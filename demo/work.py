@@ -199,7 +199,7 @@ def track(request: VideoRequest, phrases: list[str], progress: Callable | None =
 
 
 @gpu(duration=lambda request, query, position, backend, api_key, threshold, budget_s, progress=None:
-     budget_s + video_seconds(request.frames))
+     budget_s + video_seconds(request.frames) * (1 if position is not None else 2))
 def answer_video(
     request: VideoRequest,
     query: str,
@@ -212,8 +212,8 @@ def answer_video(
 ) -> dict:
     """The agent answers on key frames around `position` (a position among the selected frames; None: spread
     over the clip) and the objects most of them chose are followed through the clip. The key frames share the
-    agent's budget (`budget_s`), so the call asks for no more GPU time than an image's agent run plus the
-    tracking. Writes the followed key frame's picture, the overlay and the JSON into the folder."""
+    agent's budget (`budget_s`), so the call asks for an image's agent run plus the tracking (twice for key
+    frames spread over the clip: linking their answers tracks through it once more). Writes the followed key frame's picture, the overlay and the JSON into the folder."""
     from agent.video import answer_around, follow_selection
     from sam3.files import write_json_file
     from sam3.overlay import draw_overlay

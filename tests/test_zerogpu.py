@@ -68,12 +68,19 @@ def test_every_model_event_runs_through_pickled_gpu_calls(zero_app, clip):
     answer = client.predict(handle_file(clip), "the leftmost shape", 1.0, "spatial", 0.0, "", None, None, 1,
                             api_name="/ask_video")
     assert answer["key_frame"] == {"position": 10, "index": 10}
+    anytime = client.predict(handle_file(clip), "the leftmost shape", None, "spatial", 0.0, "", None, None, 1,
+                             api_name="/ask_video")
+    assert len(anytime["key_frames"]) == 5 and anytime["key_frame"] in [
+        {"position": k["position"], "index": k["index"]} for k in anytime["key_frames"]]
     made = calls(log)
-    assert [c["function"] for c in made] == ["segment", "refine", "agent_events", "track", "answer_video"]
+    assert [c["function"] for c in made] == ["segment", "refine", "agent_events", "track", "answer_video",
+                                             "answer_video"]
     assert all(isinstance(c["duration"], (int, float)) and 0 < c["duration"] <= 300 for c in made), made
     # a video call asks for time by its frames: 10 at stride 2 for /track, 20 behind an agent run for /ask_video
     assert made[3]["duration"] == pytest.approx(video_seconds(10, 1))
     assert made[4]["duration"] == pytest.approx(Settings.from_env().agent_seconds + video_seconds(20, 1))
+    # key frames spread over the clip: their answers are linked by tracking through it, then the answer followed
+    assert made[5]["duration"] == pytest.approx(Settings.from_env().agent_seconds + 2 * video_seconds(20, 1))
     plain = {"ndarray", "str", "float", "int", "bool", "list", "NoneType", "VideoRequest", "Progress"}
     assert all(t.split("=")[-1] in plain for c in made for t in c["args"]), made
 

@@ -16,13 +16,12 @@ from agent.loop import Agent, run_to_end
 from benchmarks.datasets import shapes_samples
 from benchmarks.referring_metrics import union_mask
 from benchmarks.shapes_metrics import evaluate
-from benchmarks.tracking_metrics import tracking_scores
-from benchmarks.video_tracking import truth_for
+from benchmarks.tracking_metrics import tracking_scores, truth_for
 from demo.ui import load_examples
 from sam3.loading import BUNDLED_DIR
 from sam3.session import Segmenter
 from shapesworld import generate
-from shapesworld.video import render_video, sample_video
+from shapesworld.video import render_video, sample_occlusion_video, sample_video
 from tests.threads import torch_threads
 
 SEED = 5_000_011  # fresh: training uses (0, step), the benchmarks 1_000_003, 2_000_003, 3_000_000+, 4_000_037
@@ -34,6 +33,10 @@ GIOU_BAR = 0.84
 TILE_RECALL_GAIN, TILE_F1_GAIN, TILE_IOU_GAIN = 0.10, 0.05, 0.03
 CLOSER_RECALL_GAIN, CLOSER_F1_GAIN = 0.08, 0.04
 TEXT_TRACK_IOU_BAR = 0.88
+# Through occlusion (SEED + 5, shapes passing behind others, leaving and coming back): text tracking IDF1 0.647
+# and 0.898 for its two kinds, track IoU 0.83-0.93, no identity switch; the agent's "the <colour> square",
+# answered on key frames over the clip and followed, IDF1 1.000, 0.983, 1.000.
+OCCLUSION_IDF1_BAR, OCCLUSION_IOU_BAR, AGENT_OCCLUSION_IDF1_BAR = 0.7, 0.75, 0.85
 EXAMPLE_IOU_BAR = 0.85
 # The point decoder (`tracker/`, 7,000 steps of `python -m training.clicks`) on the 53 shapes of these scenes:
 # one click at a shape's deepest pixel, full-resolution mask IoU 0.800; its exact box 0.762 (an untrained
@@ -179,3 +182,43 @@ def test_tracking_a_phrase_follows_the_moving_shapes(segmenter, clip):
     results = list(track_text(video.frames, [kind], load_video_sam3(str(BUNDLED_DIR), device="cpu")))
     scores = tracking_scores(truth_for(video, ids), results)
     assert scores.mean_iou >= TEXT_TRACK_IOU_BAR, scores
+
+
+@pytest.fixture(scope="module")
+def occlusion_clip():
+    scene = sample_occlusion_video(SEED + 5)
+    return scene, render_video(scene)
+
+
+def test_tracking_keeps_identities_through_occlusion(occlusion_clip):
+    from sam3.video.loading import load_video_sam3
+    from sam3.video.tracking import track_text
+
+    scene, video = occlusion_clip
+    loaded = load_video_sam3(str(BUNDLED_DIR), device="cpu")
+    kinds: dict[str, set[int]] = {}
+    for track in scene.tracks:
+        kinds.setdefault(track.kind, set()).add(track.id)
+    scores = [tracking_scores(truth_for(video, ids), list(track_text(video.frames, [kind], loaded)))
+              for kind, ids in sorted(kinds.items())]
+    assert np.mean([s.idf1 for s in scores]) >= OCCLUSION_IDF1_BAR, scores
+    assert min(s.mean_iou for s in scores) >= OCCLUSION_IOU_BAR, scores
+    assert sum(s.id_switches for s in scores) <= sum(s.true_objects for s in scores), scores  # at most 1 per object
+
+
+def test_the_agents_answer_is_followed_through_occlusion_and_never_silently_wrong(segmenter, occlusion_clip):
+    from agent.video import answer_around, follow_selection
+
+    scene, video = occlusion_clip
+    looks = [(t.colour, t.kind) for t in scene.tracks]
+    squares = [t for t in scene.tracks if t.kind == "square" and looks.count((t.colour, t.kind)) == 1]
+    assert len(squares) == 3
+    idf1 = []
+    for target in squares:
+        found = answer_around(Agent(), segmenter, video.frames, None, f"the {target.colour} square")
+        followed = follow_selection(video.frames, found.key.position, found.answer.detections,
+                                    detector=segmenter.loaded, threshold=segmenter.loaded.score_threshold)
+        scores = tracking_scores(truth_for(video, {target.id}), list(followed))
+        assert scores.id_switches == 0 and (scores.idf1 >= 0.5 or found.answer.status != "ok"), (target, scores)
+        idf1.append(scores.idf1)
+    assert np.mean(idf1) >= AGENT_OCCLUSION_IDF1_BAR, idf1

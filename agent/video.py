@@ -2,9 +2,9 @@
 
 The agent sees a key frame as an image (same loop, same numbered masks). One frame's answer fails where
 the object is half hidden or half out of the picture there, so `answer_around` asks on a few frames
-around the requested one, links the answers by tracking through those frames and keeps the answer most
-of them agree on. Its selection seeds the tracking, so "the leftmost star" becomes a masklet for that
-star over the whole video:
+(around the moment asked about, or spread over the clip), links the answers by tracking through those
+frames and keeps the answer most of them agree on, flagged `unsure` without a majority. Its selection
+seeds the tracking, so "the leftmost star" becomes a masklet for that star over the whole video:
 - with a tracker (`LoadedTrackerVideo`, for checkpoints whose tracker is trained), SAM 3's tracker
   propagates the selected masks forwards and backwards (`track_from_masks`);
 - otherwise the detector runs on every frame for the selected masks' phrases and identities carry
@@ -96,7 +96,7 @@ class VideoAnswer:
         if answer.status != "ok" or self.agreed:
             return answer
         doubt = (f"Only {self.votes} of the {len(self.answers)} key frames chose these objects "
-                 f"(frames {', '.join(str(a.index) for a in self.answers)}).")
+                 f"(frames {', '.join(str(i) for i in sorted(a.index for a in self.answers))}).")
         said = answer.message.rstrip(". ")
         return replace(answer, status="unsure", message=f"{said}. {doubt}" if said else doubt)
 

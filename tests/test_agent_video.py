@@ -121,7 +121,7 @@ def test_an_answer_most_key_frames_did_not_choose_is_flagged_unsure(segmenter, s
     runs = [answer_key_frame(Agent(threshold=0.0), segmenter, frames, p, "the leftmost shape") for p in (6, 4, 8)]
     assert runs[0].run.answer.status == "ok"
     doubted = VideoAnswer(runs[0], runs, votes=1).answer
-    assert doubted.status == "unsure" and "Only 1 of the 3 key frames chose these objects (frames 6, 4, 8)" in \
+    assert doubted.status == "unsure" and "Only 1 of the 3 key frames chose these objects (frames 4, 6, 8)" in \
         doubted.message
     assert doubted.detections is runs[0].detections  # still the answer, only flagged
     assert VideoAnswer(runs[0], runs, votes=2).answer is runs[0].run.answer

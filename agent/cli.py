@@ -118,6 +118,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             tracker=tracker,
             threshold=args.threshold,
             progress=progress_printer(args.quiet),
+            seen=found.seen,
         )
     )
     payload = recorder.to_json(

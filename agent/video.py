@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image
@@ -71,6 +71,30 @@ def _frame(video: VideoReader | np.ndarray, position: int) -> tuple[int, np.ndar
     return frame.index, frame.image
 
 
+@dataclass(frozen=True)
+class FrameDetections:
+    """One frame's detections kept compact (RLE), from linking the key frames, so that following the answer
+    through the same frames does not run the detector on them again."""
+
+    rles: list[dict]
+    scores: np.ndarray
+    boxes: np.ndarray
+    phrases: list[str]
+    size: tuple[int, int]
+    thresholds: tuple[float, float]  # the low and start thresholds they were found with
+
+    @classmethod
+    def of(cls, det: Detections, tracker: AssociationTracker) -> FrameDetections:
+        thresholds = (tracker.low_threshold, tracker.new_object_threshold)
+        return cls(det.to_rle(), det.scores, det.boxes, det.phrases, det.image_size, thresholds)
+
+    def detections(self, phrases: list[str]) -> Detections:
+        """Those of `phrases` (per-phrase detections do not depend on the other phrases asked with them)."""
+        keep = [i for i, p in enumerate(self.phrases) if p in phrases]
+        return Detections.from_rle([self.rles[i] for i in keep], self.scores[keep], [self.phrases[i] for i in keep],
+                                   boxes=self.boxes[keep], image_size=self.size)
+
+
 @dataclass
 class VideoAnswer:
     """The answer to follow (`key`), every key frame's answer (in order of preference: the requested
@@ -80,6 +104,7 @@ class VideoAnswer:
     answers: list[KeyFrameAnswer]
     votes: int
     moment: bool = True  # asked about a moment (key frames around it), not the whole clip
+    seen: dict[int, FrameDetections] = field(default_factory=dict, repr=False)  # by position, from the linking
 
     @property
     def agreed(self) -> bool:
@@ -168,36 +193,39 @@ def answer_around(
     moment = position is not None
     if len(answers) == 1:
         return VideoAnswer(answers[0], answers, 1, moment)
-    chosen = _linked_choices(video, answers, segmenter.loaded, agent.threshold)
+    chosen, seen = _linked_choices(video, answers, segmenter.loaded, agent.threshold)
     votes = Counter(c for c in chosen if c)
     if not votes:
-        return VideoAnswer(answers[0], answers, sum(not len(a.detections) for a in answers), moment)
+        return VideoAnswer(answers[0], answers, sum(not len(a.detections) for a in answers), moment, seen)
     best = max(votes.values())
     winner = next(c for c in chosen if votes.get(c) == best)  # answers are in order of preference
     key = answers[chosen.index(winner)]
-    return VideoAnswer(key, answers, best, moment)
+    return VideoAnswer(key, answers, best, moment, seen)
 
 
 def _linked_choices(
     video, answers: list[KeyFrameAnswer], detector: LoadedSam3, threshold: float | None
-) -> list[frozenset[int]]:
-    """Each answer's selection as ids of objects followed through the key frames' span."""
+) -> tuple[list[frozenset[int]], dict[int, FrameDetections]]:
+    """Each answer's selection as ids of objects followed through the key frames' span, and the span's
+    detections."""
     phrases = list(dict.fromkeys(p for a in answers for p in a.detections.phrases))
     if not phrases:
-        return [frozenset() for _ in answers]
+        return [frozenset() for _ in answers], {}
     at = {a.position: a for a in answers}
     first, last = min(at), max(at)
     tracker = AssociationTracker(detector, phrases, new_object_threshold=threshold)
     chosen: dict[int, frozenset[int]] = {}
+    seen: dict[int, FrameDetections] = {}
     for pos, (_, image) in _positions(video, first, last + 1):
         det = tracker.detect(image)
+        seen[pos] = FrameDetections.of(det, tracker)
         answer = at.get(pos)
         if answer is not None and len(answer.detections):
             det = _with_selection(det, answer.detections, tracker.new_object_threshold)
         result = tracker.update(det, image, pos)
         if answer is not None:
             chosen[pos] = frozenset(_ids_of(answer.detections, result))
-    return [chosen[a.position] for a in answers]
+    return [chosen[a.position] for a in answers], seen
 
 
 def _with_selection(det: Detections, selection: Detections, start: float) -> Detections:
@@ -242,12 +270,14 @@ def follow_selection(
     ids: list[int] | None = None,
     threshold: float | None = None,
     progress: Progress | None = None,
+    seen: dict[int, FrameDetections] | None = None,
 ) -> Iterator[FrameResult]:
     """Tracks the selected masks of frame `position` through `video`: the key frame, later frames, then earlier ones.
 
     Give `tracker` to use SAM 3's tracker, else `detector` for detection + association: `threshold` is
     then the detection score the selection was made at, from which the association's thresholds follow
-    (`sam3.video.association.association_thresholds`).
+    (`sam3.video.association.association_thresholds`); frames in `seen` (`VideoAnswer.seen`) are not
+    detected again where they were found with the same thresholds.
     `ids` name the objects (default 1..N, the agent's mask numbers).
     """
     if not len(selection):
@@ -263,10 +293,10 @@ def follow_selection(
         return
     if detector is None:
         raise ValueError("follow_selection needs a tracker or a detector")
-    yield from _associate(video, position, selection, detector, ids, threshold, progress)
+    yield from _associate(video, position, selection, detector, ids, threshold, progress, seen or {})
 
 
-def _associate(video, position, selection, detector, ids, threshold, progress) -> Iterator[FrameResult]:
+def _associate(video, position, selection, detector, ids, threshold, progress, seen) -> Iterator[FrameResult]:
     phrases = list(dict.fromkeys(selection.phrases))
     rles = selection.to_rle()
     seeds = [(oid, p, rle, float(s)) for oid, p, rle, s in zip(ids, selection.phrases, rles, selection.scores)]
@@ -276,8 +306,11 @@ def _associate(video, position, selection, detector, ids, threshold, progress) -
 
     def run(tracker: AssociationTracker, frames) -> Iterator[FrameResult]:
         nonlocal done
+        thresholds = (tracker.low_threshold, tracker.new_object_threshold)
         for pos, (index, image) in frames:
-            (result,) = tracker.step(image, index)
+            known = seen.get(pos)
+            det = known.detections(tracker.prompts) if known is not None and known.thresholds == thresholds else None
+            (result,) = tracker.step(image, index, det)
             result.position = pos
             done += 1
             if progress is not None:

@@ -162,7 +162,7 @@ def run_set(kind, args, segmenter, loaded, agent, thresholds, first=None) -> tup
             at = key if task == "agent" else None
             answer = answer_around(agent, segmenter, video.frames, at, query, count=args.key_frames)
             followed = list(follow_selection(video.frames, answer.key.position, answer.key.detections,
-                                             detector=segmenter.loaded, threshold=start))
+                                             detector=segmenter.loaded, threshold=start, seen=answer.seen))
             s = tracking_scores(truth_for(video, {target}), followed)
             agent_scores[task].append(s)
             statuses[task].append((answer.answer.status, s.idf1))

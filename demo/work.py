@@ -199,7 +199,7 @@ def track(request: VideoRequest, phrases: list[str], progress: Callable | None =
 
 
 @gpu(duration=lambda request, query, position, backend, api_key, threshold, budget_s, progress=None:
-     budget_s + video_seconds(request.frames) * (1 if position is not None else 2))
+     budget_s + video_seconds(request.frames))
 def answer_video(
     request: VideoRequest,
     query: str,
@@ -212,8 +212,8 @@ def answer_video(
 ) -> dict:
     """The agent answers on key frames around `position` (a position among the selected frames; None: spread
     over the clip) and the objects most of them chose are followed through the clip. The key frames share the
-    agent's budget (`budget_s`), so the call asks for an image's agent run plus the tracking (twice for key
-    frames spread over the clip: linking their answers tracks through it once more). Writes the followed key frame's picture, the overlay and the JSON into the folder."""
+    agent's budget (`budget_s`), and following the answer reuses the detections of the frames that linking the
+    key frames' answers went through, so the call asks for an image's agent run plus one tracking of the clip. Writes the followed key frame's picture, the overlay and the JSON into the folder."""
     from agent.video import answer_around, follow_selection
     from sam3.files import write_json_file
     from sam3.overlay import draw_overlay
@@ -244,7 +244,7 @@ def answer_video(
     with _decoding(request.path):
         recorder.extend(follow_selection(reader, key.position, selection, detector=models.segmenter.loaded,
                                          tracker=models.tracker, ids=ids, threshold=threshold,
-                                         progress=_progress(deadline, progress)))
+                                         progress=_progress(deadline, progress), seen=found.seen))
         write_overlay(reader, recorder, overlay)
     payload = recorder.to_json(model=models.source_name, mode="sam3" if models.tracker is not None else "associate",
                                agent=out["agent"], **found.summary())

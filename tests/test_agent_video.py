@@ -116,6 +116,30 @@ def test_a_query_about_no_frame_is_asked_on_frames_spread_over_the_clip(segmente
     assert scores == sorted(scores, reverse=True)  # the most confident answer first: it wins ties
 
 
+def test_following_reuses_the_linked_frames_detections_with_the_same_result(segmenter, shapes_clip, monkeypatch):
+    from sam3.video.association import AssociationTracker
+
+    _, frames, _ = shapes_clip
+    answer = answer_around(Agent(threshold=0.0), segmenter, frames, None, "the two largest shapes")
+    assert sorted(answer.seen) == list(range(1, 11))  # the span of the key frames 1, 3, 6, 8, 10
+    detected = []
+    real_detect = AssociationTracker.detect
+    monkeypatch.setattr(AssociationTracker, "detect", lambda self, image: detected.append(1) or real_detect(self, image))
+
+    def follow(seen, threshold=0.0):
+        detected.clear()
+        out = [(r.position, r.object_ids, r.rles) for r in follow_selection(
+            frames, answer.key.position, answer.answer.detections, detector=segmenter.loaded, threshold=threshold,
+            seen=seen)]
+        return out, len(detected)
+
+    again, runs = follow(None)
+    assert len(again) == 12 and runs == 12
+    assert follow(answer.seen) == (again, 2)  # only frames 0 and 11 detected again; the same tracks
+    # found with other thresholds: detected again
+    assert follow(answer.seen, threshold=0.5) == (follow(None, threshold=0.5)[0], 12)
+
+
 def test_an_answer_most_key_frames_did_not_choose_is_flagged_unsure(segmenter, shapes_clip):
     _, frames, _ = shapes_clip
     runs = [answer_key_frame(Agent(threshold=0.0), segmenter, frames, p, "the leftmost shape") for p in (6, 4, 8)]

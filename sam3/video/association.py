@@ -257,11 +257,14 @@ class AssociationTracker:
             self.prompts, threshold=self.low_threshold, closer_below=self.new_object_threshold
         )
 
-    def step(self, image: np.ndarray, index: int | None = None) -> list[FrameResult]:
+    def step(
+        self, image: np.ndarray, index: int | None = None, detections: Detections | None = None
+    ) -> list[FrameResult]:
+        """One frame tracked; `detections` are the frame's `detect`, when a caller already has them."""
         index = self.position if index is None else index
         image = check_frame(image, self.size, index)
         self.size = self.size or image.shape[:2]
-        return [self.update(self.detect(image), image, index)]
+        return [self.update(self.detect(image) if detections is None else detections, image, index)]
 
     def flush(self) -> list[FrameResult]:
         return []

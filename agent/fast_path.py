@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import numpy as np
+
 from agent.events import Answer, FinalEvent, Notice, Thought, ToolCallEvent, ToolResultEvent
 from agent.spatial import Vocabulary, execute, understand
 from agent.spatial.reply import compose, not_read
-import numpy as np
-
 from sam3.detections import Detections, mask_iou
 from sam3.overlay import draw_overlay
 from sam3.postprocess import NMS_IOU

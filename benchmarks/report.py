@@ -357,6 +357,14 @@ frame) 0.244.""",
         render_tracking,
     ),
     Section(
+        "The agent on video: time",
+        "python -m benchmarks.agent_video_speed --json benchmarks/results/agent_video_speed.json",
+        """Seconds for the agent's answer on 5 key frames spread over a 40-frame occlusion clip, then for following
+it through the clip, with following reusing the detections of the frames the linking of the key frames went
+through, and without (bundled checkpoint, spatial planner, 2-core CPU; both ways measured in one process).""",
+        ("agent_video_speed.json",),
+    ),
+    Section(
         "Video memory: flat however long the clip",
         "python -m benchmarks.video_memory --speed-frames 100",
         """Resident memory and frames per second while tracking 100 to 5,000 frames, with the inference session

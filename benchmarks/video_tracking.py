@@ -168,7 +168,8 @@ def run_set(kind, args, segmenter, loaded, agent, thresholds, first=None) -> tup
             statuses[task].append((answer.answer.status, s.idf1))
             per_clip.append({"set": kind, "seed": scene.seed, "task": task, "query": query, "asked_at": at,
                              "key_frame": answer.key.position, "votes": answer.votes,
-                             "answered": sum(bool(len(a.detections)) for a in answer.answers), "status": answer.answer.status,
+                             "answered": sum(bool(len(a.detections)) for a in answer.answers),
+                             "status": answer.answer.status,
                              **s.as_dict()})
     first = SEEDS[kind] if first is None else first
     summary = {"seeds": f"{first}..{first + args.videos - 1}", "videos": args.videos,

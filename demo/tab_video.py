@@ -70,7 +70,8 @@ def layout(models: Models, examples: list[list] = (), agent_examples: list[list]
         with gr.Column():
             status = gr.Markdown("Upload a video and type a phrase.", elem_id="video-status")
             key_frame = gr.Image(
-                label="The agent's answer on the key frame it followed", interactive=False, visible=False, elem_id="video-key-frame"
+                label="The agent's answer on the key frame it followed", interactive=False, visible=False,
+                elem_id="video-key-frame",
             )
             result = gr.Video(label="Tracked objects", interactive=False, elem_id="video-result")
             files = gr.File(label="Tracks (JSON: per-frame RLE masks and boxes)", elem_id="video-files")

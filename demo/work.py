@@ -213,7 +213,8 @@ def answer_video(
     """The agent answers on key frames around `position` (a position among the selected frames; None: spread
     over the clip) and the objects most of them chose are followed through the clip. The key frames share the
     agent's budget (`budget_s`), and following the answer reuses the detections of the frames that linking the
-    key frames' answers went through, so the call asks for an image's agent run plus one tracking of the clip. Writes the followed key frame's picture, the overlay and the JSON into the folder."""
+    key frames' answers went through, so the call asks for an image's agent run plus one tracking of the clip.
+    Writes the followed key frame's picture, the overlay and the JSON into the folder."""
     from agent.video import answer_around, follow_selection
     from sam3.files import write_json_file
     from sam3.overlay import draw_overlay

@@ -124,7 +124,8 @@ def test_following_reuses_the_linked_frames_detections_with_the_same_result(segm
     assert sorted(answer.seen) == list(range(1, 11))  # the span of the key frames 1, 3, 6, 8, 10
     detected = []
     real_detect = AssociationTracker.detect
-    monkeypatch.setattr(AssociationTracker, "detect", lambda self, image: detected.append(1) or real_detect(self, image))
+    monkeypatch.setattr(AssociationTracker, "detect",
+                        lambda self, image: detected.append(1) or real_detect(self, image))
 
     def follow(seen, threshold=0.0):
         detected.clear()

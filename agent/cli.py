@@ -104,7 +104,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     found = answer_around(agent, segmenter, reader, args.frame, query, count=count,
                           on_event=None if args.quiet else _progress)
     key = found.key
-    selection = key.detections
+    selection = found.answer.detections
     recorder = TrackRecorder(
         {**reader.info.as_dict(), "range": {"start": reader.start, "end": reader.end, "stride": reader.stride}},
         list(dict.fromkeys(selection.phrases)),
@@ -124,7 +124,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     payload = recorder.to_json(
         model=segmenter.loaded.source,
         mode="sam3" if tracker is not None else "associate",
-        agent={**key.run.to_json(), "answer": found.answer.to_json()},
+        agent=found.run_json(),
         **found.summary(),
     )
     if args.overlay:

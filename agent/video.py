@@ -125,6 +125,10 @@ class VideoAnswer:
         said = answer.message.rstrip(". ")
         return replace(answer, status="unsure", message=f"{said}. {doubt}" if said else doubt)
 
+    def run_json(self) -> dict:
+        """The followed key frame's run as `python -m agent run` writes it, with the answer's final status."""
+        return {**self.key.run.to_json(), "answer": self.answer.to_json()}
+
     def summary(self) -> dict:
         """Where the answer was taken and how the key frames voted, for the run's JSON."""
         return {

@@ -234,8 +234,8 @@ def answer_video(
     ids = list(range(1, len(selection) + 1))
     key_png = folder / "key_frame.png"
     Image.fromarray(draw_overlay(key_image, selection, colour_ids=ids)).save(key_png)
-    out = {"key_frame_png": str(key_png), "key_index": key.index, "agent": {**key.run.to_json(),
-           "answer": answer.to_json()}, "selected": len(selection), "status": answer.status,
+    out = {"key_frame_png": str(key_png), "key_index": key.index, "agent": found.run_json(),
+           "selected": len(selection), "status": answer.status,
            "message": answer.message, "votes": found.votes, "key_frames": len(found.answers), "objects": []}
     if not len(selection):
         write_json_file({**found.summary(), "agent": out["agent"]}, folder / "agent_trace.json")
